@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { createRequire } from "node:module";
+import { buildRegistry } from "./commands/index.js";
+import type { CommandContext } from "./shell/command.js";
+import { askLine, Interrupter } from "./shell/io.js";
+import { runShell } from "./shell/repl.js";
+import { helpText, runWords } from "./shell/run.js";
+import { opensreHome } from "./util/home.js";
+
+const require = createRequire(import.meta.url);
+
+/** `opensre` with no arguments opens the shell; `opensre agents bus` ≡ `/agents bus`. */
+async function main(argv: string[]): Promise<number> {
+  const registry = buildRegistry();
+  const env = process.env;
+  const home = opensreHome(env);
+  const { stdin, stdout, stderr } = process;
+
+  if (argv.length === 0) {
+    return runShell({ registry, home, env, stdin, stdout, stderr });
+  }
+  if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
+    const pkg = require("../../package.json") as { version: string };
+    stdout.write(`opensre-agents ${pkg.version}\n`);
+    return 0;
+  }
+  if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    stdout.write(
+      "usage: opensre                 open the interactive shell\n" +
+        "       opensre <command> …     run one command (every /command is also `opensre command`)\n\n" +
+        helpText(registry),
+    );
+    return 0;
+  }
+
+  const interrupter = new Interrupter(stdin, () => process.exit(130));
+  try {
+    const ctx: CommandContext = {
+      home,
+      env,
+      stdin,
+      stdout,
+      stderr,
+      signal: interrupter.signal,
+      interactive: false,
+      onKey: (l) => interrupter.onKey(l),
+      prompt: (q) => askLine(stdin, stdout, q, interrupter.signal),
+    };
+    return await runWords(registry, argv, ctx);
+  } finally {
+    interrupter.dispose();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Flush what we printed, then exit even if a library left a handle open.
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,10 @@
+import { CommandRegistry } from "../shell/registry.js";
+
+/**
+ * Every command of the tool. Each surface lives in its own module and registers here;
+ * the shell and the CLI know commands only through the registry this returns.
+ */
+export function buildRegistry(): CommandRegistry {
+  const registry = new CommandRegistry();
+  return registry;
+}

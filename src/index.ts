@@ -1,0 +1,8 @@
+/**
+ * opensre-agents as a library: the same code the `opensre` command runs.
+ */
+export { opensreHome, ensureHome } from "./util/home.js";
+export { CommandRegistry } from "./shell/registry.js";
+export type { CommandSpec, CommandContext, ShellService } from "./shell/command.js";
+export { UsageError, CommandError } from "./shell/command.js";
+export { buildRegistry } from "./commands/index.js";

@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The compiled output directory these tests run from (`dist/`, or another `--outDir`). */
+export const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** Repository root. */
+export const REPO_ROOT = resolve(OUT_DIR, "..");
+/** The built CLI entry point of the same build. */
+export const CLI = join(OUT_DIR, "src", "cli.js");
+/** The shared fixtures folder (`../shared/fixtures` next to the repository). */
+export const FIXTURES = resolve(REPO_ROOT, "..", "shared", "fixtures");
+
+/**
+ * A fresh temp directory, removed by `cleanup()`. Unix socket paths are limited to
+ * ~107 bytes, so these stay short (`/tmp/osre-XXXXXX`).
+ */
+export function tempDir(prefix = "osre-"): { path: string; cleanup: () => void } {
+  const path = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * An environment for child processes that never touches the real home: OPENSRE_HOME
+ * and every agent's own location variable point into `home`.
+ */
+export function isolatedEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (k.startsWith("OPENSRE_") || k === "CLAUDE_CONFIG_DIR" || k === "CODEX_HOME" || k === "GEMINI_DIR") delete env[k];
+  }
+  return {
+    ...env,
+    OPENSRE_HOME: home,
+    HOME: join(home, "user-home"),
+    CLAUDE_CONFIG_DIR: join(home, "claude"),
+    CODEX_HOME: join(home, "codex"),
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
