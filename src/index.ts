@@ -6,3 +6,20 @@ export { CommandRegistry } from "./shell/registry.js";
 export type { CommandSpec, CommandContext, ShellService } from "./shell/command.js";
 export { UsageError, CommandError } from "./shell/command.js";
 export { buildRegistry } from "./commands/index.js";
+export {
+  publish,
+  subscribe,
+  closePublishers,
+  brokerStats,
+  Subscription,
+  BusClosedError,
+  BusDecodeError,
+  BusFrameTooLargeError,
+  createMessage,
+  encodeMessage,
+  decodeFrame,
+  busSocketPath,
+  type BusMessage,
+  type BusMessageInput,
+  type BusFrame,
+} from "./bus/index.js";

@@ -1,4 +1,5 @@
 import { CommandRegistry } from "../shell/registry.js";
+import { busCommand, publishCommand } from "./bus.js";
 
 /**
  * Every command of the tool. Each surface lives in its own module and registers here;
@@ -6,5 +7,7 @@ import { CommandRegistry } from "../shell/registry.js";
  */
 export function buildRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
+  registry.register(busCommand);
+  registry.register(publishCommand);
   return registry;
 }

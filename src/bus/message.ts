@@ -1,0 +1,117 @@
+import { randomUUID } from "node:crypto";
+
+/**
+ * The bus message: exactly the fields of the seed's schema, the same on the wire for
+ * Python OpenSRE agents, shell scripts and us.
+ */
+export interface BusMessage {
+  /** `"<name>:<pid>"`, e.g. `"claude-code:8421"`. */
+  agent: string;
+  /** `"finding"` is the canonical value; `"incident"` and `"write"` are used by this tool. */
+  topic: string;
+  /** One-line human-readable description. */
+  summary: string;
+  /** An evidence source (`github`, `datadog`, …) or free-form; "" when absent. */
+  source: string;
+  /** `"file.py:42"` style location; "" when absent. */
+  path: string;
+  /** Free-form payload; {} when absent. */
+  data: Record<string, unknown>;
+  /** UUID. */
+  id: string;
+  /** ISO-8601 UTC. */
+  timestamp: string;
+  schema_version: number;
+}
+
+/** What a caller must give; the rest gets the seed's defaults. */
+export type BusMessageInput = Pick<BusMessage, "agent" | "topic" | "summary"> & Partial<BusMessage>;
+
+export const SCHEMA_VERSION = 1;
+
+/** A frame that is not a valid bus message. The broker never raises it; subscribers see it as a warning. */
+export class BusDecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "BusDecodeError";
+  }
+}
+
+const REQUIRED = ["agent", "topic", "summary"] as const;
+const OPTIONAL_STRINGS = ["source", "path", "id", "timestamp"] as const;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Fill defaults (id, timestamp, schema_version, "" and {}) and validate field types. */
+export function createMessage(input: BusMessageInput): BusMessage {
+  return validate({ ...input } as Record<string, unknown>, false);
+}
+
+function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
+  const where = fromWire ? "frame" : "message";
+  for (const key of REQUIRED) {
+    if (!(key in obj) || obj[key] === undefined || obj[key] === null) {
+      throw new BusDecodeError(`${where} is missing required field "${key}"`);
+    }
+    if (typeof obj[key] !== "string") throw new BusDecodeError(`${where} field "${key}" must be a string`);
+  }
+  for (const key of OPTIONAL_STRINGS) {
+    const v = obj[key];
+    if (v !== undefined && v !== null && typeof v !== "string") {
+      throw new BusDecodeError(`${where} field "${key}" must be a string`);
+    }
+  }
+  if (obj.data !== undefined && obj.data !== null && !isPlainObject(obj.data)) {
+    throw new BusDecodeError(`${where} field "data" must be an object`);
+  }
+  const sv = obj.schema_version;
+  if (sv !== undefined && sv !== null && !Number.isInteger(sv)) {
+    throw new BusDecodeError(`${where} field "schema_version" must be an integer`);
+  }
+  return {
+    agent: obj.agent as string,
+    topic: obj.topic as string,
+    summary: obj.summary as string,
+    source: (obj.source as string | undefined | null) ?? "",
+    path: (obj.path as string | undefined | null) ?? "",
+    data: (obj.data as Record<string, unknown> | undefined | null) ?? {},
+    id: (obj.id as string | undefined | null) || randomUUID(),
+    timestamp: (obj.timestamp as string | undefined | null) || new Date().toISOString(),
+    schema_version: (sv as number | undefined | null) ?? SCHEMA_VERSION,
+  };
+}
+
+/** One compact JSON object followed by "\n". */
+export function encodeMessage(message: BusMessage | BusMessageInput): string {
+  const m = createMessage(message);
+  const ordered: BusMessage = {
+    agent: m.agent,
+    topic: m.topic,
+    summary: m.summary,
+    source: m.source,
+    path: m.path,
+    data: m.data,
+    id: m.id,
+    timestamp: m.timestamp,
+    schema_version: m.schema_version,
+  };
+  return JSON.stringify(ordered) + "\n";
+}
+
+/** Decode one frame (with or without its trailing newline). Throws BusDecodeError with a specific reason. */
+export function decodeFrame(frame: string | Buffer): BusMessage {
+  const text = (typeof frame === "string" ? frame : frame.toString("utf8")).replace(/\r?\n$/, "");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BusDecodeError(`frame is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(parsed)) {
+    const kind = Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed;
+    throw new BusDecodeError(`frame is not a JSON object (got ${kind})`);
+  }
+  return validate(parsed, true);
+}

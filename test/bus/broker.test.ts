@@ -1,0 +1,139 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import {
+  EVICT_AFTER_MS,
+  Subscription,
+  brokerStats,
+  closePublishers,
+  ensureBroker,
+  onBrokerWarning,
+  publish,
+  stopHostedBrokers,
+  type BusFrame,
+} from "../../src/bus/index.js";
+import { tempDir } from "../helpers/env.js";
+
+function rawClient(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path, () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+/** Read `n` frames from a subscription without ending it (breaking out of for-await would close it). */
+async function collect(sub: Subscription, n: number, timeoutMs = 10_000): Promise<BusFrame[]> {
+  const it = (iterators.get(sub) ?? iterators.set(sub, sub[Symbol.asyncIterator]()).get(sub))!;
+  const got: BusFrame[] = [];
+  const timer = setTimeout(() => sub.close(), timeoutMs);
+  while (got.length < n) {
+    const r = await it.next();
+    if (r.done) break;
+    got.push(r.value);
+  }
+  clearTimeout(timer);
+  return got;
+}
+const iterators = new Map<Subscription, AsyncIterator<BusFrame>>();
+
+test("in one process: the elector hosts the broker, files are 0600, subscribers receive, senders get no echo", async (t) => {
+  const dir = tempDir();
+  const home = join(dir.path, "home");
+  const path = join(home, "agents-bus.sock");
+  t.after(async () => {
+    await closePublishers();
+    await stopHostedBrokers();
+    dir.cleanup();
+  });
+  const sub = await Subscription.open({ path });
+  assert.equal(statSync(home).mode & 0o777, 0o700);
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.equal(statSync(path + ".pid").mode & 0o777, 0o600);
+  assert.equal(readFileSync(path + ".pid", "utf8"), String(process.pid));
+  assert.notEqual(brokerStats({ path }), null);
+
+  const sender = await rawClient(path);
+  const echoed: string[] = [];
+  sender.setEncoding("utf8").on("data", (d: string) => echoed.push(d));
+  sender.write('{"agent":"raw:1","topic":"finding","summary":"from raw"}\n');
+  await publish({ agent: "lib:2", topic: "finding", summary: "from lib", path: "a.py:1" }, { path });
+  const frames = await collect(sub, 2);
+  assert.deepEqual(frames.map((f) => f.message?.summary).sort(), ["from lib", "from raw"]);
+  // the raw sender sees the library's frame but never its own
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(echoed.join("").includes("from raw"), false);
+  assert.equal(echoed.join("").includes("from lib"), true);
+  sender.destroy();
+
+  await stopHostedBrokers();
+  assert.equal(existsSync(path), false, "socket removed on stop");
+  assert.equal(existsSync(path + ".pid"), false, "sidecar removed on stop");
+});
+
+test("oversized, unterminated, non-JSON and array frames: the broker keeps serving and subscribers skip with a warning", async (t) => {
+  const dir = tempDir();
+  const path = join(dir.path, "agents-bus.sock");
+  const warnings: string[] = [];
+  onBrokerWarning((w) => warnings.push(w));
+  t.after(async () => {
+    onBrokerWarning(() => undefined);
+    await stopHostedBrokers();
+    dir.cleanup();
+  });
+  await ensureBroker(path);
+  const sub = await Subscription.open({ path });
+  const bad = await rawClient(path);
+  const oversized = `{"agent":"a:1","topic":"finding","summary":"${"x".repeat(70 * 1024)}"}\n`;
+  bad.write(oversized);
+  bad.write("this is not json\n");
+  bad.write("[1,2,3]\n");
+  bad.write('{"agent":"a:1","topic":"finding","summary":"still served"}\n');
+  const frames = await collect(sub, 3);
+  assert.deepEqual(
+    frames.map((f) => (f.message ? `ok ${f.message.summary}` : `bad ${f.error!.message.split(":")[0]}`)),
+    ["bad frame is not valid JSON", "bad frame is not a JSON object (got an array)", "ok still served"],
+  );
+  assert.deepEqual(warnings, [`bus: dropped a ${Buffer.byteLength(oversized)}-byte frame (limit 65536)`]);
+
+  // A client that streams past 256 KiB without a newline is disconnected; the others are unaffected.
+  const closed = new Promise<void>((r) => bad.on("close", () => r()));
+  bad.on("error", () => undefined);
+  bad.write(Buffer.alloc(300 * 1024, 0x61));
+  await closed;
+  assert.match(warnings[1]!, /^bus: disconnected a client that sent \d+ bytes without a newline \(limit 262144\)$/);
+  await publish({ agent: "lib:1", topic: "finding", summary: "after the bad client" }, { path });
+  const after = await collect(sub, 1);
+  assert.equal(after[0]!.message?.summary, "after the bad client");
+  sub.close();
+  await closePublishers();
+});
+
+test("a subscriber that never reads is evicted and the others keep receiving", async (t) => {
+  const dir = tempDir();
+  const path = join(dir.path, "agents-bus.sock");
+  t.after(async () => {
+    await closePublishers();
+    await stopHostedBrokers();
+    dir.cleanup();
+  });
+  await ensureBroker(path);
+  const good = await Subscription.open({ path });
+  const wedged = await rawClient(path);
+  wedged.pause(); // never reads
+  const total = 400;
+  const big = "y".repeat(16 * 1024);
+  const received = collect(good, total, 20_000);
+  for (let i = 0; i < total; i++) {
+    await publish({ agent: "lib:1", topic: "finding", summary: `m${i}`, data: { big } }, { path });
+    if (i % 50 === 0) await new Promise((r) => setTimeout(r, EVICT_AFTER_MS / 4));
+  }
+  const frames = await received;
+  assert.equal(frames.length, total);
+  assert.deepEqual(frames.map((f) => f.message!.summary), Array.from({ length: total }, (_, i) => `m${i}`));
+  const stats = brokerStats({ path })!;
+  assert.equal(stats.evicted, 1);
+  assert.equal(stats.subscribers, 2, "the good subscriber and the publisher remain");
+  wedged.destroy();
+});
