@@ -23,3 +23,4 @@ export {
   type BusMessageInput,
   type BusFrame,
 } from "./bus/index.js";
+export { resolveStdTarget, followFile, AnsiSanitizer, runTraceSession, type StdTarget, type ResolveResult } from "./trace/index.js";

@@ -1,5 +1,6 @@
 import { CommandRegistry } from "../shell/registry.js";
 import { busCommand, publishCommand } from "./bus.js";
+import { traceCommand } from "./trace.js";
 
 /**
  * Every command of the tool. Each surface lives in its own module and registers here;
@@ -9,5 +10,6 @@ export function buildRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
   registry.register(busCommand);
   registry.register(publishCommand);
+  registry.register(traceCommand);
   return registry;
 }

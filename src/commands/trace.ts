@@ -1,0 +1,119 @@
+import { CommandError, UsageError, type CommandContext, type CommandSpec } from "../shell/command.js";
+import { intFlag, parseFlags } from "../shell/args.js";
+import { lookupAgent } from "../fleet/registry.js";
+import { processStartTime } from "../fleet/procfs.js";
+import { parsePid } from "../util/pid.js";
+import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
+import { runTraceSession } from "../trace/session.js";
+
+const USAGE = "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]";
+
+/** `claude-code (pid 8421)` when registered, else `pid 8421`. */
+export function traceLabel(home: string, pid: number): string {
+  let name: string | undefined;
+  try {
+    name = lookupAgent(home, pid)?.name;
+  } catch {
+    name = undefined; // an unreadable registry only costs the name
+  }
+  return name ? `${name} (pid ${pid})` : `pid ${pid}`;
+}
+
+/** The seed's refusal messages, word for word. */
+export function refusal(label: string, pid: number, stream: "stdout" | "stderr", r: ResolveResult): string | null {
+  const pre = `cannot trace ${label}: `;
+  if (!r.ok) {
+    switch (r.reason) {
+      case "no_such_pid":
+        return `${pre}no such pid ${pid}`;
+      case "permission_denied":
+        return `${pre}cannot inspect pid ${pid} (permission denied)`;
+      case "vanished":
+        return `${pre}${stream} target ${r.path} no longer exists`;
+      case "closed":
+        return `${pre}${stream} is closed`;
+      case "unsupported_platform":
+        return `${pre}not supported on ${process.platform === "win32" ? "Windows" : process.platform}`;
+    }
+  }
+  const t = r.target;
+  switch (t.kind) {
+    case "file":
+      return null;
+    case "terminal":
+      return `${pre}${stream} is on a terminal; live tail not supported`;
+    case "pipe":
+      return `${pre}${stream} is a pipe; live tail not supported`;
+    case "socket":
+      return `${pre}${stream} is a socket; live tail not supported`;
+    case "anon_inode":
+      return `${pre}${stream} is an anonymous inode (${t.path}); live tail not supported`;
+    case "char_device":
+      return `${pre}${stream} is a character device (${t.path}); live tail not supported`;
+    default:
+      return `${pre}${stream} is not a regular file (${t.path}); live tail not supported`;
+  }
+}
+
+export const traceCommand: CommandSpec = {
+  path: ["agents", "trace"],
+  summary: "live tail of an agent's stdout (like kubectl logs -f); Ctrl+C to stop",
+  usage: USAGE,
+  async run(args, ctx) {
+    const { values, positionals } = parseFlags(
+      args,
+      { tail: { type: "string" }, stderr: { type: "boolean" }, raw: { type: "boolean" }, transcript: { type: "boolean" } },
+      USAGE,
+    );
+    if (positionals.length !== 1) throw new UsageError(USAGE);
+    const raw = positionals[0]!;
+    const pid = parsePid(raw);
+    if (pid === undefined) throw new UsageError(`invalid pid: ${raw} is not an integer`);
+    const tailLines = intFlag(values.tail as string | undefined, "--tail");
+    const label = traceLabel(ctx.home, pid);
+    if (values.transcript === true) {
+      const { runTranscriptTrace } = await import("../fleet/transcripts/follow.js");
+      return runTranscriptTrace(pid, label, ctx, { tailLines });
+    }
+    const stream = values.stderr === true ? "stderr" : "stdout";
+    const resolved = await resolveStdTarget(pid, stream === "stderr" ? 2 : 1, procOptions(ctx));
+    const refused = refusal(label, pid, stream, resolved);
+    if (refused || !resolved.ok || resolved.target.kind !== "file") throw new CommandError(refused ?? `cannot trace ${label}`);
+    return follow(ctx, pid, label, resolved.target.path, { raw: values.raw === true, tailLines });
+  },
+};
+
+/** Tests point the resolver at a simulated /proc with OPENSRE_PROC_ROOT; nothing else reads it. */
+function procOptions(ctx: CommandContext): { procRoot?: string } {
+  const root = ctx.env.OPENSRE_PROC_ROOT;
+  return root ? { procRoot: root } : {};
+}
+
+async function follow(ctx: CommandContext, pid: number, label: string, path: string, o: { raw: boolean; tailLines?: number }): Promise<number> {
+  let atLineStart = true;
+  const write = (out: string | Buffer) => {
+    if (out.length === 0) return;
+    ctx.stdout.write(out);
+    const last = typeof out === "string" ? out[out.length - 1] : String.fromCharCode(out[out.length - 1]!);
+    atLineStart = last === "\n";
+  };
+  const line = (text: string) => {
+    if (!atLineStart) ctx.stdout.write("\n");
+    ctx.stdout.write(text + "\n");
+    atLineStart = true;
+  };
+  const { end } = await runTraceSession({
+    path,
+    pid,
+    startTime: processStartTime(pid) ?? null,
+    signal: ctx.signal,
+    write,
+    raw: o.raw,
+    tailLines: o.tailLines,
+    notice: line,
+    onReady: () => ctx.stdout.write(`trace ${label}  Ctrl+C to stop\n`),
+  });
+  if (end === "exited") line("· process exited");
+  line("· trace ended");
+  return 0;
+}
