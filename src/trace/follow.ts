@@ -5,12 +5,14 @@ import { open, type FileHandle } from "node:fs/promises";
 export const READ_CHUNK_BYTES = 64 * 1024;
 /**
  * When a writer is this far ahead of us, skip to its newest bytes instead of reading
- * everything: the view keeps only the newest 4 MiB anyway, so older bytes would be read
- * only to be dropped.
+ * everything: a repaint shows only the newest 64 KiB, so older bytes would be read only
+ * to be dropped (a flood then costs a bounded read per cycle, not the writer's full rate).
  */
-export const MAX_BEHIND_BYTES = 4 * 1024 * 1024;
+export const MAX_BEHIND_BYTES = 256 * 1024;
 /** Poll interval bounds: quick while output flows, slow when idle (change notifications wake us sooner). */
 export const POLL_MIN_MS = 25;
+/** Reads are at least this far apart, however many change notifications arrive: bounds wake-ups under a chatty writer. */
+export const MIN_READ_INTERVAL_MS = 20;
 export const POLL_MAX_MS = 1000;
 
 export type FollowEvent =
@@ -101,6 +103,8 @@ export async function followFile(path: string, opts: FollowOptions): Promise<voi
       }
       pollMs = got ? POLL_MIN_MS : Math.min(POLL_MAX_MS, pollMs * 2);
       if (opts.signal.aborted || (!got && opts.shouldStop?.())) break;
+      await new Promise<void>((resolve) => setTimeout(resolve, MIN_READ_INTERVAL_MS));
+      if (opts.signal.aborted) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(done, pollMs);
         function done() {

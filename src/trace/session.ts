@@ -95,7 +95,20 @@ export async function runTraceSession(opts: TraceSessionOptions): Promise<{ end:
     }
   };
 
-  const repaint = setInterval(render, Math.ceil(1000 / MAX_REPAINTS_PER_SEC));
+  // Leading-edge throttle: output after a quiet spell is shown at once; a stream is
+  // batched so the view repaints at most MAX_REPAINTS_PER_SEC times a second.
+  const interval = Math.ceil(1000 / MAX_REPAINTS_PER_SEC);
+  let lastRender = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const schedule = () => {
+    if (timer) return;
+    const wait = Math.max(0, lastRender + interval - Date.now());
+    timer = setTimeout(() => {
+      timer = null;
+      lastRender = Date.now();
+      render();
+    }, wait);
+  };
   const exitPoll = setInterval(() => {
     if (!isSameProcess(opts.pid, opts.startTime)) exited = true;
   }, EXIT_POLL_MS);
@@ -109,8 +122,10 @@ export async function runTraceSession(opts: TraceSessionOptions): Promise<{ end:
         if (e.type === "data") {
           stats.bytesRead += e.chunk.length;
           queue.push(e.chunk);
+          schedule();
         } else if (e.type === "skipped") {
           pendingSkip += e.bytes;
+          schedule();
         } else {
           render();
           opts.notice(`· file truncated to ${e.size} bytes; following from the new end`);
@@ -118,7 +133,7 @@ export async function runTraceSession(opts: TraceSessionOptions): Promise<{ end:
       },
     });
   } finally {
-    clearInterval(repaint);
+    if (timer) clearTimeout(timer);
     clearInterval(exitPoll);
     render();
     if (!opts.raw) {
