@@ -1,0 +1,42 @@
+import type { TokenUsage } from "./types.js";
+
+export function emptyUsage(): TokenUsage {
+  return { input: 0, output: 0, reasoning: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
+}
+
+export function addUsage(into: TokenUsage, u: TokenUsage, sign = 1): void {
+  into.input += sign * u.input;
+  into.output += sign * u.output;
+  into.reasoning += sign * u.reasoning;
+  into.cacheWrite5m += sign * u.cacheWrite5m;
+  into.cacheWrite1h += sign * u.cacheWrite1h;
+  into.cacheRead += sign * u.cacheRead;
+}
+
+export function totalTokens(u: TokenUsage): number {
+  return u.input + u.output + u.cacheWrite5m + u.cacheWrite1h + u.cacheRead;
+}
+
+export function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+}
+
+export function str(v: unknown): string | null {
+  return typeof v === "string" ? v : null;
+}
+
+export function obj(v: unknown): Record<string, unknown> | null {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+export function time(v: unknown): number | null {
+  if (typeof v !== "string") return null;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** One line of text, shortened for display. */
+export function oneLine(text: string, max = 120): string {
+  const s = text.replace(/\s+/g, " ").trim();
+  return s.length > max ? s.slice(0, max - 1) + "…" : s;
+}
