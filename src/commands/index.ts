@@ -1,6 +1,8 @@
 import { CommandRegistry } from "../shell/registry.js";
 import { busCommand, publishCommand } from "./bus.js";
 import { traceCommand } from "./trace.js";
+import { agentsCommand, registrySweep } from "./agents.js";
+import { forgetCommand, registerCommand, scanCommand } from "./register.js";
 
 /**
  * Every command of the tool. Each surface lives in its own module and registers here;
@@ -8,8 +10,13 @@ import { traceCommand } from "./trace.js";
  */
 export function buildRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
+  registry.register(agentsCommand);
   registry.register(busCommand);
   registry.register(publishCommand);
   registry.register(traceCommand);
+  registry.register(registerCommand);
+  registry.register(forgetCommand);
+  registry.register(scanCommand);
+  registry.addShellService(registrySweep);
   return registry;
 }

@@ -85,11 +85,13 @@ export interface TranscriptSignals {
   lastEventAt: number | null;
   /** The transcript shows the agent waiting for the user (prompt or approval). */
   waitingForInput: boolean;
+  /** A turn is in progress (a prompt was given and the turn has not ended). */
+  working?: boolean;
   /** Requests of the trailing hour, oldest first, for windowed evaluators. */
   recent: RequestSample[];
 }
 
-export type AgentStatus = "active" | "idle" | "stuck" | "waiting" | "exited";
+export type AgentStatus = "active" | "idle" | "stuck" | "waiting" | "exited" | "unknown";
 
 /** One row of the fleet: a live agent process with every signal we could observe. */
 export interface FleetAgent {

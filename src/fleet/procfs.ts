@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
 /**
@@ -83,4 +83,135 @@ export function isSameProcess(pid: number, startTime: number | null): boolean {
     return startTime === null || (process.platform !== "linux" && process.platform !== "darwin");
   }
   return startTime === null || Math.abs(now - startTime) <= START_TIME_TOLERANCE_MS;
+}
+
+/** One process as the fleet needs it, from one pass over the process table. */
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  uid: number;
+  comm: string;
+  argv: string[];
+  /** ms since epoch. */
+  startTime: number;
+  /** utime + stime in clock ticks (Linux) or ms (macOS: see `cpuUnitMs`). */
+  cpuTicks: number;
+  rssBytes: number;
+}
+
+export interface ProcessTable {
+  procs: ProcInfo[];
+  /** When the table was read, ms since epoch. */
+  at: number;
+  /** Milliseconds per `cpuTicks` unit. */
+  cpuUnitMs: number;
+}
+
+/** Not supported: the fleet needs a process table. */
+export class UnsupportedPlatformError extends Error {}
+
+const PAGE_SIZE = 4096;
+
+/**
+ * Read the whole process table in one pass: Linux `/proc/<pid>/{stat,status,cmdline}`
+ * (vanished and unreadable pids are skipped silently); macOS one `ps` call.
+ */
+export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Platform } = {}): ProcessTable {
+  const platform = opts.platform ?? process.platform;
+  if (platform === "darwin" && !opts.procRoot) return readPs();
+  if (platform !== "linux" && !opts.procRoot) throw new UnsupportedPlatformError(`the fleet view is not supported on ${platform === "win32" ? "Windows" : platform}`);
+  const root = opts.procRoot ?? "/proc";
+  const at = Date.now();
+  const boot = opts.procRoot ? 0 : linuxBootTimeMs();
+  const hz = linuxClockTicks();
+  const procs: ProcInfo[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (err) {
+    throw new Error(`cannot read the process table at ${root}: ${(err as Error).message}`);
+  }
+  for (const name of names) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const pid = Number(name);
+    try {
+      const parsed = parseProcStat(readFileSync(`${root}/${name}/stat`, "utf8"));
+      if (!parsed) continue;
+      const f = parsed.fields;
+      const status = readFileSync(`${root}/${name}/status`, "utf8");
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+      const cmd = readFileSync(`${root}/${name}/cmdline`, "utf8");
+      const argv = cmd.split("\0");
+      if (argv[argv.length - 1] === "") argv.pop();
+      procs.push({
+        pid,
+        ppid: Number(f[1]),
+        uid,
+        comm: parsed.comm,
+        argv: argv.length ? argv : [parsed.comm],
+        startTime: boot + Math.round((Number(f[19]) * 1000) / hz),
+        cpuTicks: Number(f[11]) + Number(f[12]),
+        rssBytes: Number(f[21]) * PAGE_SIZE,
+      });
+    } catch {
+      // the process exited between readdir and read, or is not ours to read
+    }
+  }
+  return { procs, at, cpuUnitMs: 1000 / hz };
+}
+
+function readPs(): ProcessTable {
+  const at = Date.now();
+  const out = execFileSync("ps", ["-axww", "-o", "pid=,ppid=,uid=,rss=,time=,lstart=,command="], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const procs: ProcInfo[] = [];
+  for (const line of out.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([\d:.-]+)\s+(\w{3} \w{3}\s+\d+ [\d:]+ \d{4})\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const [mm, ss] = m[5]!.split(":").slice(-2).map(Number);
+    const hh = m[5]!.split(":").length > 2 ? Number(m[5]!.split(":")[0]) : 0;
+    const argv = m[7]!.split(" ");
+    procs.push({
+      pid: Number(m[1]),
+      ppid: Number(m[2]),
+      uid: Number(m[3]),
+      comm: argv[0]!.split("/").pop()!,
+      argv,
+      startTime: Date.parse(m[6]!),
+      cpuTicks: Math.round(((hh ?? 0) * 3600 + (mm ?? 0) * 60 + (ss ?? 0)) * 1000),
+      rssBytes: Number(m[4]) * 1024,
+    });
+  }
+  return { procs, at, cpuUnitMs: 1 };
+}
+
+/** Working directory of a process (null when gone or not ours). */
+export function processCwd(pid: number, procRoot = "/proc"): string | null {
+  try {
+    return readlinkSync(`${procRoot}/${pid}/cwd`);
+  } catch {
+    return null;
+  }
+}
+
+/** Most descriptors we look at per process: an agent with more open files is not holding its transcript among them in any useful way. */
+export const MAX_FDS_SCANNED = 4096;
+
+/** Absolute paths of regular files a process holds open (Linux; empty elsewhere). */
+export function processOpenFiles(pid: number, procRoot = "/proc"): string[] {
+  const out: string[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync(`${procRoot}/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds.slice(0, MAX_FDS_SCANNED)) {
+    try {
+      const target = readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
+      if (target.startsWith("/")) out.push(target.replace(/ \(deleted\)$/, ""));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
 }

@@ -42,11 +42,14 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
   let rate: TranscriptSignals["rateLimits"] = null;
   let context: { used: number; window: number | null } | null = null;
   let waiting = false;
+  let working = false;
   const latencies: number[] = [];
   let promptAt: number | null = null;
   let lastAnswerAt: number | null = null;
 
   for (const e of events) {
+    if (e.kind === "user_prompt") working = true;
+    else if (e.kind === "turn_end" || e.kind === "waiting") working = false;
     if (e.kind === "waiting") waiting = true;
     else if (e.kind === "user_prompt" || e.kind === "request" || e.kind === "tool_call" || e.kind === "tool_result" || e.kind === "api_error") waiting = false;
     switch (e.kind) {
@@ -120,6 +123,7 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
     rateLimits: rate,
     lastEventAt: session.lastEventAt,
     waitingForInput: waiting,
+    working,
     recent,
   };
 }

@@ -34,7 +34,7 @@ export async function runWords(registry: CommandRegistry, words: string[], ctx: 
 
 /** `/help`: every registered command with its summary. */
 export function helpText(registry: CommandRegistry): string {
-  const rows = registry.list().map((s) => [s.usage.split("\n")[0]!, s.summary] as const);
+  const rows = registry.list().map((s) => [s.usage.split("\n")[0]!.replace(/^usage: /, ""), s.summary] as const);
   rows.push(["/help", "show this help"], ["/exit", "leave the shell (or Ctrl+D)"]);
   const width = Math.min(48, Math.max(...rows.map(([u]) => u.length)));
   return rows.map(([u, s]) => (u.length > width ? `${u}\n${" ".repeat(width + 2)}${s}` : `${u.padEnd(width)}  ${s}`)).join("\n") + "\n";

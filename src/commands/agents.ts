@@ -1,0 +1,142 @@
+import Table from "cli-table3";
+import { FleetCollector } from "../fleet/collector.js";
+import { fmtAgo, fmtBytes, fmtDuration, fmtNum, fmtUsd } from "../fleet/format.js";
+import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
+import { PRICES_AS_OF } from "../fleet/pricing/index.js";
+import { UnsupportedPlatformError } from "../fleet/procfs.js";
+import { sweepRegistry } from "../fleet/registry.js";
+import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
+import { parseFlags } from "../shell/args.js";
+import { UNKNOWN_COMMAND } from "../shell/run.js";
+import { agentOverrides } from "./overrides.js";
+
+export const EMPTY_FLEET = "no agents discovered or registered yet";
+const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
+/** Default refresh of `--watch`, seconds. */
+export const WATCH_INTERVAL_S = 2;
+
+const COLUMNS = ["agent", "pid", "uptime", "cpu%", "mem", "tokens/min", "$/hr", "err%", "last output", "status"];
+const WIDE = ["cwd", "model", "session", "provider"];
+
+function statusCell(a: FleetAgent): string {
+  if (a.openIncidents.length) return `breach:${a.openIncidents.join(",")}`;
+  return a.status === "unknown" ? "-" : a.status;
+}
+
+export function agentRow(a: FleetAgent, now: number, wide: boolean): string[] {
+  const t = a.transcript;
+  const row = [
+    a.name,
+    String(a.pid),
+    fmtDuration(a.resource.uptimeSec),
+    a.resource.cpuPct === null ? "-" : a.resource.cpuPct < 0.05 ? "0" : a.resource.cpuPct.toFixed(1),
+    fmtBytes(a.resource.rssBytes),
+    t ? fmtNum(t.tokensPerMin) : "-",
+    t ? (t.unpriced && (t.usdPerHour ?? 0) === 0 ? "-" : fmtUsd(t.usdPerHour ?? null)) : "-",
+    t ? (t.errorRatePct === null ? "0" : t.errorRatePct.toFixed(1)) : "-",
+    fmtAgo(a.lastOutputAt, now),
+    statusCell(a),
+  ];
+  if (wide) row.push(a.cwd ?? "-", t?.model ?? "-", t?.sessionId ?? "-", a.provider);
+  return row;
+}
+
+/** The dashboard as text: one table, `-` where a signal cannot be observed. */
+export function renderFleet(snap: FleetSnapshot, wide: boolean): string {
+  if (snap.agents.length === 0) return EMPTY_FLEET + "\n";
+  const table = new Table({
+    head: wide ? [...COLUMNS, ...WIDE] : COLUMNS,
+    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
+    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
+  });
+  for (const a of snap.agents) table.push(agentRow(a, snap.takenAt, wide));
+  const unpriced = [...new Set(snap.agents.filter((a) => a.transcript?.unpriced).map((a) => a.transcript!.model ?? "?"))];
+  let out = table.toString().replace(/ +$/gm, "") + "\n";
+  out += `prices as of ${PRICES_AS_OF}; rates over the last 5 min of each agent's own transcript`;
+  if (unpriced.length) out += `; unpriced: ${unpriced.join(", ")} (set a price in agents.yaml)`;
+  return out + "\n";
+}
+
+export function newCollector(ctx: Pick<CommandContext, "home" | "env">): FleetCollector {
+  const procRoot = ctx.env.OPENSRE_PROC_ROOT || undefined; // tests: a simulated /proc
+  return new FleetCollector({ home: ctx.home, env: ctx.env, overrides: agentOverrides(ctx.home), procRoot });
+}
+
+async function snapshot(collector: FleetCollector): Promise<FleetSnapshot> {
+  try {
+    return await collector.refresh();
+  } catch (err) {
+    if (err instanceof UnsupportedPlatformError) throw new CommandError(err.message);
+    throw err;
+  }
+}
+
+export const agentsCommand: CommandSpec = {
+  path: ["agents"],
+  summary: "the fleet dashboard: every local AI agent with its golden signals",
+  usage: USAGE,
+  async run(args, ctx) {
+    if (args[0] && !args[0].startsWith("-")) {
+      throw new UsageError(UNKNOWN_COMMAND(["agents", ...args].join(" ")));
+    }
+    const { values } = parseFlags(args, { wide: { type: "boolean" }, json: { type: "boolean" }, watch: { type: "boolean" }, interval: { type: "string" } }, USAGE, false);
+    const wide = values.wide === true;
+    const collector = newCollector(ctx);
+    if (values.watch !== true) {
+      const snap = await snapshot(collector);
+      for (const w of snap.warnings) ctx.stderr.write(`warning: ${w}\n`);
+      ctx.stdout.write(values.json === true ? JSON.stringify(snap, null, 2) + "\n" : renderFleet(snap, wide));
+      return 0;
+    }
+    const raw = (values.interval as string | undefined) ?? String(WATCH_INTERVAL_S);
+    const interval = Number(raw);
+    if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`invalid --interval: ${raw} (seconds, at least 0.2)`);
+    return watchFleet(ctx, collector, interval * 1000, wide, values.json === true);
+  },
+};
+
+/** Live view: refresh, draw, wait; the next refresh starts only after the previous one is drawn. */
+async function watchFleet(ctx: CommandContext, collector: FleetCollector, intervalMs: number, wide: boolean, json: boolean): Promise<number> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const offKey = ctx.onKey((k) => {
+    if (k === "q" || k === "Q") stop.abort();
+  });
+  const tty = ctx.stdout.isTTY === true;
+  try {
+    while (!stop.signal.aborted) {
+      const snap = await snapshot(collector);
+      if (stop.signal.aborted) break;
+      if (json) ctx.stdout.write(JSON.stringify(snap) + "\n");
+      else {
+        const body = renderFleet(snap, wide);
+        const head = `every ${intervalMs / 1000}s · ${new Date(snap.takenAt).toISOString().slice(11, 19)} UTC · q or Ctrl+C to exit\n`;
+        ctx.stdout.write((tty ? "\x1b[H\x1b[2J" : "") + head + body + (tty ? "" : "\n"));
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, intervalMs);
+        function done() {
+          clearTimeout(t);
+          stop.signal.removeEventListener("abort", done);
+          resolve();
+        }
+        stop.signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    offKey?.();
+  }
+  return 0;
+}
+
+/** Dead and reused pids leave the registry when the shell starts. */
+export const registrySweep: ShellService = {
+  name: "registry sweep",
+  async start({ home, notify }) {
+    const gone = await sweepRegistry(home);
+    if (gone.length) notify(`· removed ${gone.length} exited agent${gone.length > 1 ? "s" : ""} from the registry`);
+    return () => undefined;
+  },
+};
