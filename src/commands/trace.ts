@@ -73,7 +73,7 @@ export const traceCommand: CommandSpec = {
     const label = traceLabel(ctx.home, pid);
     if (values.transcript === true) {
       const { runTranscriptTrace } = await import("../fleet/transcripts/follow.js");
-      return runTranscriptTrace(pid, label, ctx, { tailLines });
+      return runTranscriptTrace(pid, label, ctx, { tailLines, ...procOptions(ctx) });
     }
     const stream = values.stderr === true ? "stderr" : "stdout";
     const resolved = await resolveStdTarget(pid, stream === "stderr" ? 2 : 1, procOptions(ctx));

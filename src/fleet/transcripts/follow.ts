@@ -1,9 +1,86 @@
 import { CommandError, type CommandContext } from "../../shell/command.js";
+import { discover } from "../discovery.js";
+import { processCwd, processOpenFiles, readProcessTable } from "../procfs.js";
+import { lookupAgent } from "../registry.js";
+import { isSameProcess } from "../procfs.js";
+import { matchSession } from "./match.js";
+import { TranscriptStore } from "./store.js";
+import type { TranscriptEvent } from "./types.js";
+
+/** How often the transcript is re-read while following. */
+export const TRANSCRIPT_POLL_MS = 500;
+
+/** One readable line per event: `> prompt`, `· tool Edit …`, `✗ …`, `< answer`, `! api error …`. */
+export function renderEvent(e: TranscriptEvent): string | null {
+  switch (e.kind) {
+    case "user_prompt":
+      return `> ${e.text}`;
+    case "assistant_text":
+      return `< ${e.text}`;
+    case "tool_call":
+      return `· tool ${e.tool}${e.summary ? ` ${e.summary}` : ""}`;
+    case "tool_result":
+      return e.ok ? null : `✗ tool ${e.tool ?? ""} failed${e.summary ? `: ${e.summary}` : ""}`.replace("tool  failed", "tool failed");
+    case "api_error":
+      return `! api error${e.status ? ` ${e.status}` : ""}: ${e.message}`;
+    case "write":
+      return `· wrote ${e.path}`;
+    case "turn_end":
+      return e.durationMs !== null ? `· turn done in ${(e.durationMs / 1000).toFixed(1)}s` : null;
+    case "waiting":
+      return `· ${e.reason}`;
+    default:
+      return null;
+  }
+}
 
 /**
- * `opensre agents trace <pid> --transcript`: follow the agent's session transcript instead
- * of its stdout (for agents on a terminal).
+ * `opensre agents trace <pid> --transcript`: follow the session transcript of an agent whose
+ * stdout is a terminal, as readable prompt / tool / answer lines.
  */
-export async function runTranscriptTrace(pid: number, label: string, _ctx: CommandContext, _opts: { tailLines?: number } = {}): Promise<number> {
-  throw new CommandError(`cannot trace ${label} transcript: no session transcript found for pid ${pid}`);
+export async function runTranscriptTrace(pid: number, label: string, ctx: CommandContext, opts: { tailLines?: number; procRoot?: string } = {}): Promise<number> {
+  const table = readProcessTable({ procRoot: opts.procRoot });
+  const proc = table.procs.find((p) => p.pid === pid);
+  if (!proc) throw new CommandError(`cannot trace ${label}: no such pid ${pid}`);
+  const registered = lookupAgent(ctx.home, pid);
+  const found = discover(table.procs, proc.uid).find((c) => c.proc.pid === pid);
+  const provider = registered && registered.provider !== "unknown" ? registered.provider : found?.provider;
+  if (!provider) throw new CommandError(`cannot trace ${label} transcript: pid ${pid} is not a known agent (register it with its provider, or run /agents scan --explain)`);
+  const store = new TranscriptStore({ env: ctx.env });
+  const cwd = processCwd(pid, opts.procRoot);
+  if (provider === "aider" && cwd) store.addAiderRoot(cwd);
+  await store.refresh();
+  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot) };
+  const session = matchSession(hint, store.sessions());
+  if (!session) throw new CommandError(`cannot trace ${label} transcript: no ${provider} session transcript found for pid ${pid}${cwd ? ` in ${cwd}` : ""}`);
+  ctx.stdout.write(`trace ${label} transcript ${session.path}  Ctrl+C to stop\n`);
+  const shown = new WeakSet<TranscriptEvent>();
+  const initial = store.events(session.path);
+  const backlog = opts.tailLines !== undefined ? initial.slice(-opts.tailLines) : [];
+  for (const e of initial) if (!backlog.includes(e)) shown.add(e);
+  let exited = false;
+  while (!ctx.signal.aborted) {
+    for (const e of store.events(session.path)) {
+      if (shown.has(e)) continue;
+      shown.add(e);
+      const line = renderEvent(e);
+      if (line) ctx.stdout.write(line + "\n");
+    }
+    if (exited) break;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, TRANSCRIPT_POLL_MS);
+      function done() {
+        clearTimeout(t);
+        ctx.signal.removeEventListener("abort", done);
+        resolve();
+      }
+      ctx.signal.addEventListener("abort", done, { once: true });
+    });
+    if (ctx.signal.aborted) break;
+    exited = !isSameProcess(pid, proc.startTime);
+    await store.refresh();
+  }
+  if (exited) ctx.stdout.write("· process exited\n");
+  ctx.stdout.write("· trace ended\n");
+  return 0;
 }

@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PtySession } from "../helpers/pty.js";
+import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { registerAgent, readRegistry } from "../../src/fleet/registry.js";
+
+test("/agents --watch refreshes without queueing and exits on q; the shell sweeps dead pids at start", async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const env = isolatedEnv(join(dir.path, "home"));
+  const home = env.OPENSRE_HOME!;
+  const live = spawn("/bin/sleep", ["300"], { stdio: "ignore" });
+  t.after(() => live.kill("SIGKILL"));
+  await registerAgent(home, { pid: live.pid!, name: "reviewer" });
+  const dead = spawn("/bin/sleep", ["0"]);
+  await new Promise((r) => dead.on("exit", r));
+  await registerAgent(home, { pid: dead.pid!, name: "gone" });
+  // a corrupt line is kept and reported, never fatal
+  writeFileSync(join(home, "agents.jsonl"), readFileSync(join(home, "agents.jsonl"), "utf8") + "{oops\n");
+
+  const pty = new PtySession(env);
+  t.after(() => pty.kill());
+  await pty.waitFor("removed 1 exited agent from the registry");
+  await pty.waitFor("> ");
+  assert.deepEqual(readRegistry(home).records.map((r) => r.name), ["reviewer"]);
+  let mark = pty.text.length;
+  pty.write("/agents --watch --interval 0.3\r");
+  await pty.waitFor("q or Ctrl+C to exit", 10_000, mark);
+  const first = pty.text.indexOf("q or Ctrl+C to exit", mark);
+  await pty.waitFor("q or Ctrl+C to exit", 10_000, first + 5); // a second refresh
+  await pty.waitFor(/reviewer +\d+/, 10_000, mark);
+  mark = pty.text.length;
+  pty.write("q");
+  await pty.waitFor("> ", 10_000, mark);
+  mark = pty.text.length;
+  pty.write("/agents --watch\r");
+  await pty.waitFor("q or Ctrl+C to exit", 10_000, mark);
+  mark = pty.text.length;
+  pty.write("\x03");
+  await pty.waitFor("> ", 10_000, mark);
+  pty.write("\x04");
+  assert.equal(await pty.exited, 0);
+});
