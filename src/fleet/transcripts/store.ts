@@ -59,7 +59,9 @@ export class TranscriptStore {
   private readonly retainMs: number;
   private readonly reader = new IncrementalReader();
   private readonly files = new Map<string, FileState>();
-  private readonly dedupe = new Map<string, { path: string; event: TranscriptEvent }>();
+  /** Two generations of response keys: O(1) bounded memory (a Map trimmed from its head degrades as holes pile up). */
+  private dedupe = new Map<string, { path: string; event: TranscriptEvent }>();
+  private dedupeOld = new Map<string, { path: string; event: TranscriptEvent }>();
   private readonly aiderRoots = new Set<string>();
   private warnings: string[] = [];
   /** Bytes read by the last refresh (benchmarks, tests). */
@@ -131,7 +133,7 @@ export class TranscriptStore {
   private drop(path: string): void {
     this.files.delete(path);
     this.reader.forget(path);
-    for (const [k, v] of this.dedupe) if (v.path === path) this.dedupe.delete(k);
+    for (const m of [this.dedupe, this.dedupeOld]) for (const [k, v] of m) if (v.path === path) m.delete(k);
   }
 
   private newState(adapter: Adapter, path: string, size: number, mtimeMs: number, ino: number): FileState {
@@ -222,13 +224,16 @@ export class TranscriptStore {
     if (f.meta.lastEventAt === null || e.t > f.meta.lastEventAt) f.meta.lastEventAt = e.t;
     if (e.kind === "request" || e.kind === "api_error") {
       if (e.dedupeKey) {
-        const prior = this.dedupe.get(e.dedupeKey);
+        const prior = this.dedupe.get(e.dedupeKey) ?? this.dedupeOld.get(e.dedupeKey);
         if (prior) {
           if (e.kind === "request" && prior.event.kind === "request") this.mergeUsage(prior.path, prior.event, e);
           return;
         }
         this.dedupe.set(e.dedupeKey, { path: f.meta.path, event: e });
-        if (this.dedupe.size > MAX_DEDUPE_KEYS) this.dedupe.delete(this.dedupe.keys().next().value!);
+        if (this.dedupe.size >= MAX_DEDUPE_KEYS / 2) {
+          this.dedupeOld = this.dedupe;
+          this.dedupe = new Map();
+        }
       }
       if (e.kind === "request") {
         if (!e.model && f.meta.model) e.model = f.meta.model;
