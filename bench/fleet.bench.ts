@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { FleetCollector } from "../src/fleet/collector.js";
-import { TranscriptStore } from "../src/fleet/transcripts/store.js";
 import { claudeProjectDir } from "../src/fleet/transcripts/match.js";
 
 /**
@@ -11,6 +11,7 @@ import { claudeProjectDir } from "../src/fleet/transcripts/match.js";
  * transcript ingest of a large Claude directory (vs reading + JSON.parse of the same bytes),
  * the cost of an incremental refresh after 1 MB is appended, and peak RSS.
  */
+const here = dirname(fileURLToPath(import.meta.url));
 const out = (s: string) => process.stdout.write(s + "\n");
 
 function cpuMs(): number {
@@ -137,23 +138,19 @@ async function ingestBench(root: string): Promise<void> {
     closeSync(fd);
   }
   const baseS = (performance.now() - b0) / 1000;
-  const env = { ...process.env, CLAUDE_CONFIG_DIR: claudeDir, HOME: join(root, "nohome") };
-  const store = new TranscriptStore({ env });
-  const t0 = performance.now();
-  await store.refresh();
-  const firstS = (performance.now() - t0) / 1000;
-  appendFileSync(paths[0]!, readFileSync(paths[0]!).subarray(0, 1 << 20).toString().replace(/[^\n]*$/, ""));
-  const i0 = performance.now();
-  await store.refresh();
-  const incMs = performance.now() - i0;
-  const incBytes = store.lastRefreshBytes;
-  const n0 = performance.now();
-  await store.refresh();
-  const noopMs = performance.now() - n0;
+  const child = execFileSync(process.execPath, [join(here, "fleet-ingest.child.js"), claudeDir, join(root, "nohome"), paths[0]!], {
+    encoding: "utf8",
+    maxBuffer: 1 << 20,
+  });
+  const r = JSON.parse(child.trim().split("\n").pop()!) as { firstS: number; incMs: number; incBytes: number; noopMs: number; idleRssMiB: number; peakRssMiB: number };
+  const firstS = r.firstS;
+  const incMs = r.incMs;
+  const incBytes = r.incBytes;
+  const noopMs = r.noopMs;
   out(`ingest of ${totalMb.toFixed(0)} MB of Claude transcripts (${files} files):`);
   out(`  first load ${firstS.toFixed(1)} s = ${(totalMb / firstS).toFixed(0)} MB/s; baseline read + JSON.parse ${baseS.toFixed(1)} s = ${(totalMb / baseS).toFixed(0)} MB/s`);
   out(`  incremental refresh after appending 1 MB: ${incMs.toFixed(1)} ms, ${(incBytes / (1024 * 1024)).toFixed(2)} MB read; refresh with nothing new: ${noopMs.toFixed(1)} ms`);
-  out(`  peak RSS of the process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  out(`  peak RSS of the ingesting process: ${r.peakRssMiB.toFixed(0)} MiB (Node floor in that process ${r.idleRssMiB.toFixed(0)} MiB)`);
 }
 
 export default async function fleetBench(): Promise<void> {

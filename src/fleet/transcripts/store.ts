@@ -7,6 +7,7 @@ import { claudeAdapter } from "./claude.js";
 import { codexAdapter } from "./codex.js";
 import { geminiAdapter } from "./gemini.js";
 import { addUsage, emptyUsage } from "./parse-util.js";
+import { HashedKeySet } from "./keyset.js";
 import { IncrementalReader } from "./reader.js";
 import type { SessionFile, TokenUsage, TranscriptEvent } from "./types.js";
 
@@ -16,8 +17,10 @@ export const ADAPTERS: readonly Adapter[] = [claudeAdapter, codexAdapter, gemini
 export const DEFAULT_RETAIN_MS = 2 * 60 * 60 * 1000;
 /** Whole-JSON transcripts (Gemini) above this size are skipped with a warning rather than parsed. */
 export const MAX_WHOLE_FILE_BYTES = 64 * 1024 * 1024;
-/** Response ids remembered for de-duplication across lines and files. */
-export const MAX_DEDUPE_KEYS = 200_000;
+/** Response ids remembered for de-duplication across files (a resumed session copies its history). */
+export const MAX_DEDUPE_KEYS = 400_000;
+/** Responses kept whole so a later line of the same response can raise its usage (lines of one response are adjacent). */
+export const MAX_MERGEABLE = 4096;
 
 export interface SessionMeta extends SessionFile {
   cwd: string | null;
@@ -59,9 +62,18 @@ export class TranscriptStore {
   private readonly retainMs: number;
   private readonly reader = new IncrementalReader();
   private readonly files = new Map<string, FileState>();
-  /** Two generations of response keys: O(1) bounded memory (a Map trimmed from its head degrades as holes pile up). */
-  private dedupe = new Map<string, { path: string; event: TranscriptEvent }>();
-  private dedupeOld = new Map<string, { path: string; event: TranscriptEvent }>();
+  /**
+   * Two generations each (O(1), bounded; a Map trimmed from its head degrades as holes pile up):
+   * the last few thousand responses whole, for merging the lines of one response, and only the
+   * keys of many more, for skipping responses copied into another session file. Keeping every
+   * response whole would hold hundreds of MB of promoted objects on a large first load.
+   */
+  private mergeable = new Map<string, { path: string; event: TranscriptEvent }>();
+  private mergeableOld = new Map<string, { path: string; event: TranscriptEvent }>();
+  /** Keys of many more responses (hashed, in typed arrays), each with the id of the file that first had it. */
+  private readonly seenKeys = new HashedKeySet(MAX_DEDUPE_KEYS);
+  private readonly fileIds = new Map<string, number>();
+  private nextFileId = 1;
   private readonly aiderRoots = new Set<string>();
   private warnings: string[] = [];
   /** Bytes read by the last refresh (benchmarks, tests). */
@@ -133,7 +145,9 @@ export class TranscriptStore {
   private drop(path: string): void {
     this.files.delete(path);
     this.reader.forget(path);
-    for (const m of [this.dedupe, this.dedupeOld]) for (const [k, v] of m) if (v.path === path) m.delete(k);
+    for (const m of [this.mergeable, this.mergeableOld]) for (const [k, v] of m) if (v.path === path) m.delete(k);
+    const id = this.fileIds.get(path);
+    if (id !== undefined) this.seenKeys.forgetOwner(id);
   }
 
   private newState(adapter: Adapter, path: string, size: number, mtimeMs: number, ino: number): FileState {
@@ -224,16 +238,18 @@ export class TranscriptStore {
     if (f.meta.lastEventAt === null || e.t > f.meta.lastEventAt) f.meta.lastEventAt = e.t;
     if (e.kind === "request" || e.kind === "api_error") {
       if (e.dedupeKey) {
-        const prior = this.dedupe.get(e.dedupeKey) ?? this.dedupeOld.get(e.dedupeKey);
+        const prior = this.mergeable.get(e.dedupeKey) ?? this.mergeableOld.get(e.dedupeKey);
         if (prior) {
           if (e.kind === "request" && prior.event.kind === "request") this.mergeUsage(prior.path, prior.event, e);
           return;
         }
-        this.dedupe.set(e.dedupeKey, { path: f.meta.path, event: e });
-        if (this.dedupe.size >= MAX_DEDUPE_KEYS / 2) {
-          this.dedupeOld = this.dedupe;
-          this.dedupe = new Map();
+        if (this.seenKeys.has(e.dedupeKey)) return;
+        this.mergeable.set(e.dedupeKey, { path: f.meta.path, event: e });
+        if (this.mergeable.size >= MAX_MERGEABLE / 2) {
+          this.mergeableOld = this.mergeable;
+          this.mergeable = new Map();
         }
+        this.seenKeys.add(e.dedupeKey, this.fileId(f.meta.path));
       }
       if (e.kind === "request") {
         if (!e.model && f.meta.model) e.model = f.meta.model;
@@ -247,6 +263,15 @@ export class TranscriptStore {
       f.totals.toolFailures++;
     }
     if (e.t >= this.now() - this.retainMs) f.events.push(e);
+  }
+
+  private fileId(path: string): number {
+    let id = this.fileIds.get(path);
+    if (id === undefined) {
+      id = this.nextFileId++;
+      this.fileIds.set(path, id);
+    }
+    return id;
   }
 
   private addCost(f: FileState, usage: TokenUsage, model: string | null, reported: number | null): void {
@@ -274,3 +299,4 @@ export class TranscriptStore {
     this.addCost(owner, delta, prior.model, null);
   }
 }
+
