@@ -1,4 +1,3 @@
-import Table from "cli-table3";
 import { FleetCollector } from "../fleet/collector.js";
 import { fmtAgo, fmtBytes, fmtDuration, fmtNum, fmtUsd } from "../fleet/format.js";
 import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
@@ -8,7 +7,10 @@ import { sweepRegistry } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { UNKNOWN_COMMAND } from "../shell/run.js";
+import { ConfigWatcher } from "../slo/config.js";
+import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
+import { plainTable } from "./table.js";
 
 export const EMPTY_FLEET = "no agents discovered or registered yet";
 const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
@@ -44,31 +46,42 @@ export function agentRow(a: FleetAgent, now: number, wide: boolean): string[] {
 /** The dashboard as text: one table, `-` where a signal cannot be observed. */
 export function renderFleet(snap: FleetSnapshot, wide: boolean): string {
   if (snap.agents.length === 0) return EMPTY_FLEET + "\n";
-  const table = new Table({
-    head: wide ? [...COLUMNS, ...WIDE] : COLUMNS,
-    chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
-  });
-  for (const a of snap.agents) table.push(agentRow(a, snap.takenAt, wide));
+  const rows = snap.agents.map((a) => agentRow(a, snap.takenAt, wide));
   const unpriced = [...new Set(snap.agents.filter((a) => a.transcript?.unpriced).map((a) => a.transcript!.model ?? "?"))];
-  let out = table.toString().replace(/ +$/gm, "") + "\n";
+  let out = plainTable(wide ? [...COLUMNS, ...WIDE] : COLUMNS, rows);
   out += `prices as of ${PRICES_AS_OF}; rates over the last 5 min of each agent's own transcript`;
   if (unpriced.length) out += `; unpriced: ${unpriced.join(", ")} (set a price in agents.yaml)`;
   return out + "\n";
 }
 
-export function newCollector(ctx: Pick<CommandContext, "home" | "env">): FleetCollector {
+export function newCollector(ctx: Pick<CommandContext, "home" | "env">, config = new ConfigWatcher(ctx.home)): FleetCollector {
   const procRoot = ctx.env.OPENSRE_PROC_ROOT || undefined; // tests: a simulated /proc
-  return new FleetCollector({ home: ctx.home, env: ctx.env, overrides: agentOverrides(ctx.home), procRoot });
+  return new FleetCollector({ home: ctx.home, env: ctx.env, overrides: agentOverrides(config), procRoot });
 }
 
-async function snapshot(collector: FleetCollector): Promise<FleetSnapshot> {
+/** Marks agents with an open (or acknowledged) incident: the status column shows `breach:<slo>`. */
+export function markBreaches(snap: FleetSnapshot, home: string): void {
+  const { incidents, warnings } = readIncidents(home);
+  snap.warnings.push(...warnings);
+  for (const i of incidents) {
+    if (i.resolved_at) continue;
+    const a = snap.agents.find((x) => x.pid === i.pid && (i.start_time === null || x.startTime === null || Math.abs(x.startTime - i.start_time) <= 1000));
+    if (a && !a.openIncidents.includes(i.slo)) a.openIncidents.push(i.slo);
+  }
+}
+
+async function snapshot(collector: FleetCollector, home: string, config: ConfigWatcher): Promise<FleetSnapshot> {
+  let snap: FleetSnapshot;
   try {
-    return await collector.refresh();
+    snap = await collector.refresh();
   } catch (err) {
     if (err instanceof UnsupportedPlatformError) throw new CommandError(err.message);
     throw err;
   }
+  const { error } = config.current();
+  if (error) snap.warnings.push(`${error} (price overrides from it are not applied)`);
+  markBreaches(snap, home);
+  return snap;
 }
 
 export const agentsCommand: CommandSpec = {
@@ -81,9 +94,10 @@ export const agentsCommand: CommandSpec = {
     }
     const { values } = parseFlags(args, { wide: { type: "boolean" }, json: { type: "boolean" }, watch: { type: "boolean" }, interval: { type: "string" } }, USAGE, false);
     const wide = values.wide === true;
-    const collector = newCollector(ctx);
+    const config = new ConfigWatcher(ctx.home);
+    const collector = newCollector(ctx, config);
     if (values.watch !== true) {
-      const snap = await snapshot(collector);
+      const snap = await snapshot(collector, ctx.home, config);
       for (const w of snap.warnings) ctx.stderr.write(`warning: ${w}\n`);
       ctx.stdout.write(values.json === true ? JSON.stringify(snap, null, 2) + "\n" : renderFleet(snap, wide));
       return 0;
@@ -91,12 +105,12 @@ export const agentsCommand: CommandSpec = {
     const raw = (values.interval as string | undefined) ?? String(WATCH_INTERVAL_S);
     const interval = Number(raw);
     if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`invalid --interval: ${raw} (seconds, at least 0.2)`);
-    return watchFleet(ctx, collector, interval * 1000, wide, values.json === true);
+    return watchFleet(ctx, () => snapshot(collector, ctx.home, config), interval * 1000, wide, values.json === true);
   },
 };
 
 /** Live view: refresh, draw, wait; the next refresh starts only after the previous one is drawn. */
-async function watchFleet(ctx: CommandContext, collector: FleetCollector, intervalMs: number, wide: boolean, json: boolean): Promise<number> {
+async function watchFleet(ctx: CommandContext, take: () => Promise<FleetSnapshot>, intervalMs: number, wide: boolean, json: boolean): Promise<number> {
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
@@ -106,7 +120,7 @@ async function watchFleet(ctx: CommandContext, collector: FleetCollector, interv
   const tty = ctx.stdout.isTTY === true;
   try {
     while (!stop.signal.aborted) {
-      const snap = await snapshot(collector);
+      const snap = await take();
       if (stop.signal.aborted) break;
       if (json) ctx.stdout.write(JSON.stringify(snap) + "\n");
       else {

@@ -3,6 +3,10 @@ import { busCommand, publishCommand } from "./bus.js";
 import { traceCommand } from "./trace.js";
 import { agentsCommand, registrySweep } from "./agents.js";
 import { forgetCommand, registerCommand, scanCommand } from "./register.js";
+import { budgetCommand } from "./budget.js";
+import { incidentsCommand } from "./incidents.js";
+import { killCommand } from "./kill.js";
+import { watchCommand, watchdogService } from "./watch.js";
 
 /**
  * Every command of the tool. Each surface lives in its own module and registers here;
@@ -17,6 +21,11 @@ export function buildRegistry(): CommandRegistry {
   registry.register(registerCommand);
   registry.register(forgetCommand);
   registry.register(scanCommand);
+  registry.register(budgetCommand);
+  registry.register(incidentsCommand);
+  registry.register(killCommand);
+  registry.register(watchCommand);
   registry.addShellService(registrySweep);
+  registry.addShellService(watchdogService);
   return registry;
 }

@@ -1,10 +1,10 @@
-import Table from "cli-table3";
 import { classify, discover, exclusionReason } from "../fleet/discovery.js";
 import { readProcessTable, UnsupportedPlatformError } from "../fleet/procfs.js";
 import { forgetAgent, registerAgent } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { isPidAlive, parsePid } from "../util/pid.js";
+import { plainTable } from "./table.js";
 
 function pidArg(raw: string | undefined, usage: string): number {
   if (raw === undefined) throw new UsageError(usage);
@@ -87,13 +87,7 @@ export const scanCommand: CommandSpec = {
       ctx.stdout.write("no agent processes found\n");
       return 0;
     }
-    const tbl = new Table({
-      head: ["pid", "provider", "confidence", ...(explain ? ["reason"] : []), "command"],
-      chars: { top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "", left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  " },
-      style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
-    });
-    for (const r of rows) tbl.push(r);
-    ctx.stdout.write(tbl.toString().replace(/ +$/gm, "") + "\n");
+    ctx.stdout.write(plainTable(["pid", "provider", "confidence", ...(explain ? ["reason"] : []), "command"], rows));
     if (values.register === true) {
       for (const c of found) {
         await registerAgent(ctx.home, { pid: c.proc.pid, name: c.provider, provider: c.provider, command: c.proc.argv.join(" "), source: "discovered" });

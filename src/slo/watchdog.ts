@@ -1,0 +1,306 @@
+import { spawn } from "node:child_process";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { publish } from "../bus/client.js";
+import type { FleetCollector } from "../fleet/collector.js";
+import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
+import { isPidAlive } from "../util/pid.js";
+import { ConfigWatcher, settingsFor, type SloConfig } from "./config.js";
+import { DEFAULT_WINDOWS, evaluateAgent, hasSlo, type BurnWindows, type SloFinding } from "./evaluate.js";
+import {
+  COOLDOWN_MS,
+  EVIDENCE_BYTES,
+  newIncidentId,
+  openEvent,
+  readIncidents,
+  resolveEvent,
+  withIncidents,
+  type Incident,
+  type IncidentEvent,
+  type IncidentEvidence,
+} from "./incidents.js";
+
+/** Default evaluation interval, seconds. */
+export const WATCH_INTERVAL_S = 30;
+/** A notify command that runs longer than this is killed (the loop must keep its pace). */
+export const NOTIFY_TIMEOUT_MS = 10_000;
+
+export interface WatchdogEvent {
+  kind: "open" | "resolve";
+  incident: Incident;
+}
+
+export interface WatchdogOptions {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  /** Collector of the fleet (kept across ticks: transcripts are read incrementally). */
+  collector: FleetCollector;
+  config?: ConfigWatcher;
+  now?: () => number;
+  windows?: BurnWindows;
+  /** Overrides agents.yaml's watchdog.cooldown_minutes and the 30-minute default. */
+  cooldownMs?: number;
+  /** Overrides agents.yaml's watchdog.notify_command. */
+  notifyCommand?: string;
+  /** Publish incident frames on the bus (default true). */
+  publishOnBus?: boolean;
+  onEvent?: (e: WatchdogEvent) => void;
+  onWarning?: (w: string) => void;
+}
+
+/** The last `bytes` of a file as text (a character cut at the start is dropped). */
+export function readTail(path: string, bytes = EVIDENCE_BYTES): string {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, start + off);
+      if (n === 0) break;
+      off += n;
+    }
+    let text = buf.subarray(0, off).toString("utf8");
+    if (start > 0) text = text.replace(/^\uFFFD+/, "");
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function collectEvidence(a: FleetAgent): IncidentEvidence {
+  let source: string | null = null;
+  let output = "";
+  for (const candidate of [a.stdoutPath, a.transcript?.transcriptPath ?? null]) {
+    if (!candidate) continue;
+    try {
+      output = readTail(candidate);
+      source = candidate;
+      break;
+    } catch {
+      /* vanished or unreadable: try the next source */
+    }
+  }
+  const t = a.transcript;
+  return {
+    source,
+    output,
+    resources: { ...a.resource },
+    signals: {
+      status: a.status,
+      lastOutputAt: a.lastOutputAt === null ? null : new Date(a.lastOutputAt).toISOString(),
+      tokensPerMin: t ? t.tokensPerMin : null,
+      usdPerHour: t ? t.usdPerHour : null,
+      spendLastHourUsd: t ? t.spendLastHourUsd : null,
+      errorRatePct: t ? t.errorRatePct : null,
+      model: t ? t.model : null,
+    },
+  };
+}
+
+function sameAgent(i: Incident, a: { pid: number; startTime: number | null }): boolean {
+  if (i.pid !== a.pid) return false;
+  return i.start_time === null || a.startTime === null || Math.abs(i.start_time - a.startTime) <= 1000;
+}
+
+/** One line for banners and the headless log. */
+export function describeIncident(e: WatchdogEvent): string {
+  const i = e.incident;
+  if (e.kind === "open") return `incident ${i.id} opened: ${i.agent} (pid ${i.pid}) ${i.slo}: ${i.detail}`;
+  return `incident ${i.id} resolved (${i.resolution ?? "recovered"}): ${i.agent} (pid ${i.pid}) ${i.slo}`;
+}
+
+/**
+ * The SLO watchdog: each tick collects the fleet, evaluates every agent that has an SLO,
+ * opens incidents on breach (never twice, with a cool-down), resolves them when the signal
+ * recovers or the agent exits, and responds: a bus frame on topic `incident`, the user's
+ * notify command, and an event for the caller's banner or log. One bad agent, a broken
+ * agents.yaml or a failing notify command never stops the loop.
+ */
+export class Watchdog {
+  private readonly opts: WatchdogOptions;
+  private readonly config: ConfigWatcher;
+  private readonly now: () => number;
+
+  constructor(opts: WatchdogOptions) {
+    this.opts = opts;
+    this.config = opts.config ?? new ConfigWatcher(opts.home);
+    this.now = opts.now ?? Date.now;
+  }
+
+  private warn(w: string): void {
+    this.opts.onWarning?.(w);
+  }
+
+  currentConfig(): SloConfig {
+    const { config, error } = this.config.current();
+    if (error) this.warn(`${error} (keeping the last valid settings)`);
+    return config;
+  }
+
+  async tick(): Promise<WatchdogEvent[]> {
+    const config = this.currentConfig();
+    const anySlo = [...Object.values(config.agents), ...Object.values(config.providers)].some(hasSlo);
+    // nothing configured and nothing open: no collection, no lock, no file touched
+    if (!anySlo && !readIncidents(this.opts.home).incidents.some((i) => !i.resolved_at)) return [];
+    let snap: FleetSnapshot | null = null;
+    if (anySlo) snap = await this.opts.collector.refresh();
+    const now = this.now();
+    const findings = new Map<FleetAgent, SloFinding[]>();
+    for (const a of snap?.agents ?? []) {
+      try {
+        const s = settingsFor(config, a.name, a.provider);
+        if (hasSlo(s)) findings.set(a, evaluateAgent(a, s, now, this.opts.windows ?? DEFAULT_WINDOWS));
+      } catch (err) {
+        this.warn(`could not evaluate ${a.name} (pid ${a.pid}): ${(err as Error).message}`);
+      }
+    }
+    const cooldownMs = this.opts.cooldownMs ?? (config.watchdog.cooldown_minutes !== undefined ? config.watchdog.cooldown_minutes * 60_000 : COOLDOWN_MS);
+    const events = await withIncidents(this.opts.home, (incidents) => {
+      const out: IncidentEvent[] = [];
+      const happened: WatchdogEvent[] = [];
+      const at = new Date(now);
+      const open = incidents.filter((i) => !i.resolved_at);
+      for (const [a, list] of findings) {
+        for (const f of list) {
+          const mine = incidents.filter((i) => i.slo === f.slo && sameAgent(i, a));
+          const current = mine.find((i) => !i.resolved_at);
+          if (f.breached && !current) {
+            const last = mine.reduce((m, i) => Math.max(m, Date.parse(i.resolved_at ?? "") || 0), 0);
+            if (now - last < cooldownMs) continue;
+            const incident: Incident = {
+              id: newIncidentId(),
+              agent: a.name,
+              pid: a.pid,
+              start_time: a.startTime,
+              provider: a.provider,
+              slo: f.slo,
+              detail: f.detail,
+              opened_at: at.toISOString(),
+              acked_at: null,
+              resolved_at: null,
+              resolution: null,
+              kills: [],
+              evidence: collectEvidence(a),
+            };
+            out.push(openEvent(incident));
+            happened.push({ kind: "open", incident });
+          } else if (!f.breached && current) {
+            out.push(resolveEvent(current.id, at, "recovered"));
+            happened.push({ kind: "resolve", incident: { ...current, resolved_at: at.toISOString(), resolution: "recovered" } });
+          }
+        }
+      }
+      // incidents whose agent is gone, or whose SLO is no longer configured
+      for (const i of open) {
+        if (happened.some((h) => h.incident.id === i.id)) continue;
+        const resolution = this.staleReason(i, snap, config);
+        if (resolution) {
+          out.push(resolveEvent(i.id, at, resolution));
+          happened.push({ kind: "resolve", incident: { ...i, resolved_at: at.toISOString(), resolution } });
+        }
+      }
+      return { result: happened, events: out };
+    });
+    for (const e of events) await this.respond(e, config);
+    return events;
+  }
+
+  /** Why an open incident with no finding this tick should close, or null to keep it open. */
+  private staleReason(i: Incident, snap: FleetSnapshot | null, config: SloConfig): string | null {
+    const agent = snap?.agents.find((a) => sameAgent(i, a));
+    if (agent) {
+      const s = settingsFor(config, agent.name, agent.provider);
+      const configured = i.slo === "progress" ? (s.progress_minutes ?? 0) > 0 : i.slo === "cost" ? s.hourly_budget_usd !== undefined : s.error_rate_pct !== undefined;
+      return configured ? null : "SLO removed from agents.yaml"; // configured but unobservable this tick: keep
+    }
+    if (!isPidAlive(i.pid)) return "agent exited";
+    if (snap === null) return "SLO removed from agents.yaml";
+    return "agent no longer tracked";
+  }
+
+  private async respond(e: WatchdogEvent, config: SloConfig): Promise<void> {
+    try {
+      this.opts.onEvent?.(e);
+    } catch (err) {
+      this.warn(`incident handler failed: ${(err as Error).message}`);
+    }
+    if (this.opts.publishOnBus !== false) {
+      try {
+        await publish(
+          {
+            agent: `opensre:${process.pid}`,
+            topic: "incident",
+            source: "opensre-watchdog",
+            path: e.incident.evidence.source ?? "",
+            summary: describeIncident(e),
+            data: { event: e.kind, incident: e.incident },
+          },
+          { env: this.opts.env },
+        );
+      } catch (err) {
+        this.warn(`could not publish incident ${e.incident.id} on the bus: ${(err as Error).message}`);
+      }
+    }
+    const cmd = this.opts.notifyCommand ?? config.watchdog.notify_command;
+    if (cmd) {
+      const problem = await runNotifyCommand(cmd, { event: e.kind, ...e.incident }, this.opts.env);
+      if (problem) this.warn(`notify command for incident ${e.incident.id} ${problem}`);
+    }
+  }
+}
+
+/** Run `cmd` with `sh -c`, the incident JSON on stdin; resolves a problem description or null. */
+export function runNotifyCommand(cmd: string, payload: unknown, env: NodeJS.ProcessEnv): Promise<string | null> {
+  return new Promise((resolve) => {
+    let child;
+    try {
+      child = spawn("/bin/sh", ["-c", cmd], { env, stdio: ["pipe", "ignore", "pipe"] });
+    } catch (err) {
+      resolve(`could not start: ${(err as Error).message}`);
+      return;
+    }
+    let stderr = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+    }, NOTIFY_TIMEOUT_MS);
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (d: string) => {
+      if (stderr.length < 2000) stderr += d;
+    });
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve(`could not start: ${err.message}`);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const tail = stderr.trim().split("\n").pop() ?? "";
+      if (signal === "SIGKILL") resolve(`timed out after ${NOTIFY_TIMEOUT_MS / 1000}s`);
+      else if (code !== 0) resolve(`exited with code ${code}${tail ? `: ${tail}` : ""}`);
+      else resolve(null);
+    });
+    child.stdin!.on("error", () => undefined); // a command that ignores stdin closes it early
+    child.stdin!.end(JSON.stringify(payload) + "\n");
+  });
+}
+
+/** Run the watchdog every `intervalMs` until `signal` aborts; ticks never overlap. */
+export async function runWatchdog(dog: Watchdog, intervalMs: number, signal: AbortSignal, onError: (err: Error) => void): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await dog.tick();
+    } catch (err) {
+      onError(err as Error);
+    }
+    if (signal.aborted) break;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, intervalMs);
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+}

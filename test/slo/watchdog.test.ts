@@ -1,0 +1,255 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CliProcess, runCli } from "../helpers/cli.js";
+import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { PtySession } from "../helpers/pty.js";
+import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
+import { subscribe, closePublishers } from "../../src/bus/client.js";
+import type { BusMessage } from "../../src/bus/message.js";
+import type { Incident } from "../../src/slo/incidents.js";
+
+const SESSION = "11111111-2222-4333-8444-555555555555";
+
+function setup(t: { after: (f: () => void) => void }) {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const bin = join(dir.path, "bin");
+  mkdirSync(bin);
+  const shop = join(dir.path, "work", "shop");
+  mkdirSync(shop, { recursive: true });
+  const home = join(dir.path, "home");
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const env = isolatedEnv(home);
+  copyFileSync("/bin/sleep", join(bin, "claude"));
+  return { dir: dir.path, bin, shop, home, env };
+}
+
+/** A process that looks like Claude Code (an executable named `claude`), stdout into `log`. */
+function fakeClaude(bin: string, cwd: string, log: string): ChildProcess {
+  const fd = openSync(log, "a");
+  return spawn(join(bin, "claude"), ["300"], { cwd, stdio: ["ignore", fd, "ignore"] });
+}
+
+function assistant(cwd: string, t: number, id: string, usage: { input_tokens: number; output_tokens: number }) {
+  return {
+    cwd,
+    sessionId: SESSION,
+    version: "2.0.14",
+    type: "assistant",
+    timestamp: new Date(t).toISOString(),
+    requestId: `req_${id}`,
+    message: { id: `msg_${id}`, model: "claude-sonnet-4-5-20250929", role: "assistant", content: [{ type: "text", text: "ok" }], stop_reason: "tool_use", usage },
+  };
+}
+
+function apiError(cwd: string, t: number, id: string) {
+  return {
+    cwd,
+    sessionId: SESSION,
+    version: "2.0.14",
+    type: "assistant",
+    timestamp: new Date(t).toISOString(),
+    isApiErrorMessage: true,
+    message: { id: `err_${id}`, model: "<synthetic>", role: "assistant", content: [{ type: "text", text: "API Error: 529 overloaded" }], usage: { input_tokens: 0, output_tokens: 0 } },
+  };
+}
+
+/** A prompt just now: the session is live (its last event is after the process started). */
+function prompt(cwd: string) {
+  return { cwd, sessionId: SESSION, version: "2.0.14", type: "user", timestamp: new Date().toISOString(), message: { role: "user", content: "go on" } };
+}
+
+function writeTranscript(env: NodeJS.ProcessEnv, shop: string, lines: object[]): string {
+  const project = join(env.CLAUDE_CONFIG_DIR!, "projects", claudeProjectDir(shop));
+  mkdirSync(project, { recursive: true });
+  const path = join(project, `${SESSION}.jsonl`);
+  writeFileSync(path, [...lines, prompt(shop)].map((l) => JSON.stringify(l)).join("\n") + "\n");
+  return path;
+}
+
+function incidentsOf(home: string): string[] {
+  const p = join(home, "incidents.jsonl");
+  return existsSync(p) ? readFileSync(p, "utf8").trim().split("\n") : [];
+}
+
+const opened = (out: string) => out.split("\n").filter((l) => / incident [0-9a-f]{8} opened: /.test(l));
+
+test("progress: a silent agent opens an incident (bus frame, notify command, dashboard breach), writing resolves it, cool-down holds, and a restart keeps it", async (t) => {
+  const { dir, bin, shop, home, env } = setup(t);
+  const log = join(dir, "agent.log");
+  writeFileSync(log, "");
+  writeFileSync(join(home, "agents.yaml"), "# my SLOs\nagents:\n  claude-code:\n    progress_minutes: 0.02 # 1.2 s\n");
+  const agent = fakeClaude(bin, shop, log);
+  t.after(() => agent.kill("SIGKILL"));
+  appendFileSync(log, "starting work on the auth bug\n");
+
+  // a bus subscriber (this process hosts the broker) sees every incident frame
+  const frames: BusMessage[] = [];
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  const sub = (async () => {
+    for await (const m of subscribe({ env, signal: ac.signal })) if (m.topic === "incident") frames.push(m);
+  })().catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 200));
+
+  const notified = join(dir, "notified.jsonl");
+  const watch = new CliProcess(["agents", "watch", "--interval", "0.3", "--notify-command", `cat >> '${notified}'`], { env });
+  t.after(() => watch.kill("SIGKILL"));
+  await watch.waitFor((o) => opened(o).length === 1, 15_000, "progress incident opened");
+  const line = opened(watch.stdout)[0]!;
+  assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) progress: [1-9]s no progress \\(threshold: 1s\\)$`));
+  const id = / incident ([0-9a-f]{8}) opened/.exec(line)![1]!;
+
+  // the dashboard's status column shows the open breach
+  const dash = await runCli(["agents"], { env });
+  assert.match(dash.stdout.split("\n").find((l) => l.includes(String(agent.pid)))!, /breach:progress$/);
+
+  // evidence: the last output of the agent and its resources
+  const show = await runCli(["agents", "incidents", "show", id], { env });
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, new RegExp(`^incident ${id}  open\nagent      claude-code \\(pid ${agent.pid}, claude-code\\)\nslo        progress\n`));
+  assert.match(show.stdout, new RegExp(`evidence   last 30 bytes of ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\n  starting work on the auth bug\n`));
+  assert.match(show.stdout, /resources  cpu [\d.]+%  mem \d+(\.\d)?[KM]/);
+
+  // a restart of the watchdog does not re-open it
+  watch.kill("SIGTERM");
+  assert.equal((await watch.exited).code, 0);
+  assert.match(watch.stdout, /stopped\n$/);
+  const watch2 = new CliProcess(["agents", "watch", "--interval", "0.3"], { env });
+  t.after(() => watch2.kill("SIGKILL"));
+  await watch2.waitForOutput("watching agent SLOs every 0.3s");
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual(opened(watch2.stdout), []);
+
+  // output again: the incident resolves itself
+  appendFileSync(log, "done\n");
+  await watch2.waitForOutput(`incident ${id} resolved (recovered): claude-code (pid ${agent.pid}) progress`, 15_000);
+
+  // silent again, within the 30-minute cool-down: no new incident
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.deepEqual(opened(watch2.stdout), []);
+  watch2.kill("SIGTERM");
+  await watch2.exited;
+
+  // persisted: one open event, one resolve event
+  const events = incidentsOf(home).map((l) => JSON.parse(l) as { event: string; id?: string; incident?: Incident });
+  assert.deepEqual(events.map((e) => e.event), ["open", "resolve"]);
+  assert.equal(events[0]!.incident!.id, id);
+  const listed = await runCli(["agents", "incidents"], { env });
+  assert.match(listed.stdout, /^id +agent +pid +slo +state +opened +detail\n/);
+  assert.match(listed.stdout, new RegExp(`\n${id} +claude-code +${agent.pid} +progress +resolved +\\d+s ago +[1-9]s no progress \\(threshold: 1s\\)\n`));
+
+  // the bus saw the open and the resolve; the notify command got the JSON
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(frames.map((f) => [f.topic, (f.data as { event: string }).event]), [["incident", "open"], ["incident", "resolve"]]);
+  assert.equal((frames[0]!.data as { incident: Incident }).incident.id, id);
+  assert.match(frames[0]!.summary, new RegExp(`^incident ${id} opened: claude-code \\(pid ${agent.pid}\\) progress: `));
+  const notes = readFileSync(notified, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Incident & { event: string });
+  assert.equal(notes.length, 1, "the first watchdog only saw the open");
+  assert.equal(notes[0]!.event, "open");
+  assert.equal(notes[0]!.id, id);
+  assert.equal(notes[0]!.slo, "progress");
+  assert.equal(notes[0]!.pid, agent.pid);
+  ac.abort();
+  await sub;
+  await closePublishers();
+});
+
+test("cost: expensive turns open a cost incident with projected and actual spend", async (t) => {
+  const { bin, shop, home, env, dir } = setup(t);
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    hourly_budget_usd: 1\n");
+  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  t.after(() => agent.kill("SIGKILL"));
+  await new Promise((r) => setTimeout(r, 100));
+  const now = Date.now();
+  // two turns of 100k output tokens at $15/M: $3.00 in the last 5 minutes → $36.00/h projected
+  writeTranscript(env, shop, [assistant(shop, now - 120_000, "a", { input_tokens: 0, output_tokens: 100_000 }), assistant(shop, now - 60_000, "b", { input_tokens: 0, output_tokens: 100_000 })]);
+  const r = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) cost: \\$36\\.00/h projected, \\$3\\.00 spent in the last hour \\(budget: \\$1\\.00/h\\)\n`));
+  // still breached: a second evaluation does not open it again
+  const again = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(again.stdout, "");
+  assert.equal(incidentsOf(home).length, 1);
+});
+
+test("errors: a sustained error rate opens an incident; a single short spike does not", async (t) => {
+  const { bin, shop, home, env, dir } = setup(t);
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    error_rate_pct: 10\n");
+  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  t.after(() => agent.kill("SIGKILL"));
+  await new Promise((r) => setTimeout(r, 100));
+  const now = Date.now();
+  // a spike: an hour of healthy turns, then 4 errors in the last minute
+  const healthy = Array.from({ length: 60 }, (_, i) => assistant(shop, now - 3_500_000 + i * 50_000, `h${i}`, { input_tokens: 10, output_tokens: 10 }));
+  const spike = [0, 1, 2, 3].map((i) => apiError(shop, now - 50_000 + i * 1000, `s${i}`));
+  const path = writeTranscript(env, shop, [...healthy, ...spike, assistant(shop, now - 10_000, "last", { input_tokens: 10, output_tokens: 10 })]);
+  const r = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "", "a spike over the fast window only does not page");
+  assert.equal((await runCli(["agents", "incidents"], { env })).stdout, "no incidents\n");
+
+  // sustained: half of the turns of the whole hour failed
+  const sustained = Array.from({ length: 40 }, (_, i) =>
+    i % 2 ? apiError(shop, now - 2_975_000 + i * 75_000, `e${i}`) : assistant(shop, now - 2_975_000 + i * 75_000, `k${i}`, { input_tokens: 10, output_tokens: 10 }),
+  );
+  writeFileSync(path, [...sustained, prompt(shop)].map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const r2 = await runCli(["agents", "watch", "--once"], { env });
+  assert.match(r2.stdout, new RegExp(`incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`));
+});
+
+test("an agent that exits resolves its incident; ack and resolve close the loop by hand", async (t) => {
+  const { bin, shop, home, env, dir } = setup(t);
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    progress_minutes: 0.001\n");
+  const log = join(dir, "a.log");
+  const a1 = fakeClaude(bin, shop, log);
+  const a2 = fakeClaude(bin, shop, join(dir, "b.log"));
+  t.after(() => a1.kill("SIGKILL"));
+  t.after(() => a2.kill("SIGKILL"));
+  await new Promise((r) => setTimeout(r, 300));
+  appendFileSync(log, "x\n");
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(opened(r.stdout).length, 2, r.stdout + r.stderr);
+  const id1 = new RegExp(`incident ([0-9a-f]{8}) opened: claude-code \\(pid ${a1.pid}\\)`).exec(r.stdout)![1]!;
+  const id2 = new RegExp(`incident ([0-9a-f]{8}) opened: claude-code \\(pid ${a2.pid}\\)`).exec(r.stdout)![1]!;
+
+  const ack = await runCli(["agents", "incidents", "ack", id2.slice(0, 6)], { env });
+  assert.equal(ack.stdout, `acknowledged ${id2}\n`);
+  const again = await runCli(["agents", "incidents", "ack", id2], { env });
+  assert.equal(again.stdout, `incident ${id2} was already acknowledged\n`);
+  assert.match((await runCli(["agents", "incidents"], { env })).stdout, new RegExp(`\n${id2} +claude-code +${a2.pid} +progress +acked +`));
+  const res = await runCli(["agents", "incidents", "resolve", id2], { env });
+  assert.equal(res.stdout, `resolved ${id2}\n`);
+  const twice = await runCli(["agents", "incidents", "resolve", id2], { env });
+  assert.equal(twice.stderr, `incident ${id2} is already resolved\n`);
+  assert.equal(twice.code, 1);
+  const unknown = await runCli(["agents", "incidents", "show", "ffffffff"], { env });
+  assert.equal(unknown.stderr, "no such incident: ffffffff\n");
+  assert.equal((await runCli(["agents", "incidents", "show"], { env })).stderr, "usage: /agents incidents show <id>\n");
+
+  a1.kill("SIGKILL");
+  await new Promise((r) => a1.once("exit", r));
+  const r2 = await runCli(["agents", "watch", "--once"], { env });
+  assert.match(r2.stdout, new RegExp(`incident ${id1} resolved \\(agent exited\\): claude-code \\(pid ${a1.pid}\\) progress\n`));
+  const all = await runCli(["agents", "incidents", "--json"], { env });
+  const list = JSON.parse(all.stdout) as Incident[];
+  assert.equal(list.find((i) => i.id === id1)!.resolution, "agent exited");
+  assert.equal(list.find((i) => i.id === id2)!.resolution, "resolved by user");
+});
+
+test("the interactive shell runs the watchdog in the background and shows a banner when an incident opens", async (t) => {
+  const { bin, shop, home, env, dir } = setup(t);
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    progress_minutes: 0.02\nwatchdog:\n  interval_seconds: 0.3\n");
+  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  t.after(() => agent.kill("SIGKILL"));
+  const shell = new PtySession(env);
+  t.after(() => shell.kill());
+  await shell.waitFor("> ");
+  await shell.waitFor(new RegExp(`! incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) progress: \\d+s no progress \\(threshold: 1s\\)`), 15_000);
+  shell.write("/exit\r");
+  assert.equal(await shell.exited, 0);
+});
