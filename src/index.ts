@@ -24,3 +24,11 @@ export {
   type BusFrame,
 } from "./bus/index.js";
 export { resolveStdTarget, followFile, AnsiSanitizer, runTraceSession, type StdTarget, type ResolveResult } from "./trace/index.js";
+export { FleetCollector } from "./fleet/collector.js";
+export { discover, classify } from "./fleet/discovery.js";
+export type { FleetAgent, FleetSnapshot, AgentRecord, TranscriptSignals, ResourceSignals } from "./fleet/model.js";
+export { loadConfig, parseConfig, settingsFor, updateAgentSettings, ConfigError, type SloConfig, type SloSettings } from "./slo/config.js";
+export { evaluateAgent, type SloFinding, type SloName } from "./slo/evaluate.js";
+export { readIncidents, type Incident } from "./slo/incidents.js";
+export { Watchdog, type WatchdogEvent } from "./slo/watchdog.js";
+export { terminate } from "./slo/kill.js";
