@@ -7,6 +7,10 @@ import { budgetCommand } from "./budget.js";
 import { incidentsCommand } from "./incidents.js";
 import { killCommand } from "./kill.js";
 import { watchCommand, watchdogService } from "./watch.js";
+import { conflictsCommand } from "./conflicts.js";
+import { claimCommand, claimsCommand, releaseCommand } from "./claims.js";
+import { graphCommand, waitCommand } from "./waits.js";
+import { hookCommand } from "./hook.js";
 
 /**
  * Every command of the tool. Each surface lives in its own module and registers here;
@@ -25,6 +29,13 @@ export function buildRegistry(): CommandRegistry {
   registry.register(incidentsCommand);
   registry.register(killCommand);
   registry.register(watchCommand);
+  registry.register(conflictsCommand);
+  registry.register(claimCommand);
+  registry.register(releaseCommand);
+  registry.register(claimsCommand);
+  registry.register(waitCommand);
+  registry.register(graphCommand);
+  registry.register(hookCommand);
   registry.addShellService(registrySweep);
   registry.addShellService(watchdogService);
   return registry;

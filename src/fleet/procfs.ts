@@ -215,3 +215,30 @@ export function processOpenFiles(pid: number, procRoot = "/proc"): string[] {
   }
   return out;
 }
+
+/**
+ * Regular files the process holds open for writing (O_WRONLY or O_RDWR, from
+ * `/proc/<pid>/fdinfo`): the evidence that a change on disk is this process's write.
+ */
+export function processFilesOpenForWrite(pid: number, procRoot = "/proc"): string[] {
+  const out: string[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync(`${procRoot}/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds.slice(0, MAX_FDS_SCANNED)) {
+    try {
+      const target = readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
+      if (!target.startsWith("/")) continue;
+      const info = readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, "utf8");
+      const m = /^flags:\s*([0-7]+)/m.exec(info);
+      if (!m || (parseInt(m[1]!, 8) & 3) === 0) continue;
+      out.push(target.replace(/ \(deleted\)$/, ""));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import type { SloSettings } from "./config.js";
  * Each configured SLO yields a finding, breached or not (a non-breached finding
  * resolves an open incident); an SLO whose signal cannot be observed yields nothing.
  */
-export type SloName = "progress" | "cost" | "errors";
+export type SloName = "progress" | "cost" | "errors" | "conflict";
 export const SLO_NAMES: readonly SloName[] = ["progress", "cost", "errors"];
 
 export interface SloFinding {

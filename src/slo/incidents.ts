@@ -51,6 +51,10 @@ export interface Incident {
   provider: string;
   slo: SloName;
   detail: string;
+  /** The file, for a write conflict. */
+  path?: string;
+  /** Identity of the conflicting agents (sorted keys), so a repeat of the same conflict is recognised. */
+  conflict_agents?: string;
   opened_at: string;
   acked_at: string | null;
   resolved_at: string | null;

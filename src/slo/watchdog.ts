@@ -209,6 +209,7 @@ export class Watchdog {
   /** Why an open incident with no finding this tick should close, or null to keep it open. */
   private staleReason(i: Incident, snap: FleetSnapshot | null, config: SloConfig): string | null {
     const agent = snap?.agents.find((a) => sameAgent(i, a));
+    if (i.slo === "conflict") return agent || isPidAlive(i.pid) ? null : "agent exited"; // closed by hand or when the writer exits
     if (agent) {
       const s = settingsFor(config, agent.name, agent.provider);
       const configured = i.slo === "progress" ? (s.progress_minutes ?? 0) > 0 : i.slo === "cost" ? s.hourly_budget_usd !== undefined : s.error_rate_pct !== undefined;
@@ -225,28 +226,43 @@ export class Watchdog {
     } catch (err) {
       this.warn(`incident handler failed: ${(err as Error).message}`);
     }
-    if (this.opts.publishOnBus !== false) {
-      try {
-        await publish(
-          {
-            agent: `opensre:${process.pid}`,
-            topic: "incident",
-            source: "opensre-watchdog",
-            path: e.incident.evidence.source ?? "",
-            summary: describeIncident(e),
-            data: { event: e.kind, incident: e.incident },
-          },
-          { env: this.opts.env },
-        );
-      } catch (err) {
-        this.warn(`could not publish incident ${e.incident.id} on the bus: ${(err as Error).message}`);
-      }
+    await respondToIncident(e, {
+      env: this.opts.env,
+      publishOnBus: this.opts.publishOnBus,
+      notifyCommand: this.opts.notifyCommand ?? config.watchdog.notify_command,
+      onWarning: (w) => this.warn(w),
+    });
+  }
+}
+
+/**
+ * Incident response: a bus frame on topic `incident` (seed schema, details in `data`)
+ * and the user's notify command with the incident JSON on stdin. Failures are warnings.
+ */
+export async function respondToIncident(
+  e: WatchdogEvent,
+  opts: { env: NodeJS.ProcessEnv; publishOnBus?: boolean; notifyCommand?: string; onWarning: (w: string) => void },
+): Promise<void> {
+  if (opts.publishOnBus !== false) {
+    try {
+      await publish(
+        {
+          agent: `opensre:${process.pid}`,
+          topic: "incident",
+          source: "opensre-watchdog",
+          path: e.incident.path ?? e.incident.evidence.source ?? "",
+          summary: describeIncident(e),
+          data: { event: e.kind, incident: e.incident },
+        },
+        { env: opts.env },
+      );
+    } catch (err) {
+      opts.onWarning(`could not publish incident ${e.incident.id} on the bus: ${(err as Error).message}`);
     }
-    const cmd = this.opts.notifyCommand ?? config.watchdog.notify_command;
-    if (cmd) {
-      const problem = await runNotifyCommand(cmd, { event: e.kind, ...e.incident }, this.opts.env);
-      if (problem) this.warn(`notify command for incident ${e.incident.id} ${problem}`);
-    }
+  }
+  if (opts.notifyCommand) {
+    const problem = await runNotifyCommand(opts.notifyCommand, { event: e.kind, ...e.incident }, opts.env);
+    if (problem) opts.onWarning(`notify command for incident ${e.incident.id} ${problem}`);
   }
 }
 

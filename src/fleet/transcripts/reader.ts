@@ -36,14 +36,19 @@ export class IncrementalReader {
     return this.cursors.has(path);
   }
 
-  async read(path: string, onLine: (line: string) => void, onWarning: (w: string) => void): Promise<ReadResult> {
+  /**
+   * `tailBytes`: on the first read of a file, start this far from its end (the first,
+   * partial line is skipped): for callers that only need what happened recently.
+   */
+  async read(path: string, onLine: (line: string) => void, onWarning: (w: string) => void, tailBytes?: number): Promise<ReadResult> {
     const st = await stat(path);
     let cur = this.cursors.get(path);
     let reset: ReadResult["reset"] = null;
     if (cur && (cur.ino !== st.ino || cur.dev !== st.dev)) reset = "replaced";
     else if (cur && st.size < cur.offset) reset = "truncated";
     if (!cur || reset) {
-      cur = { ino: st.ino, dev: st.dev, offset: 0, partial: [], partialLen: 0, skipping: false };
+      const start = !cur && tailBytes !== undefined && st.size > tailBytes ? st.size - tailBytes : 0;
+      cur = { ino: st.ino, dev: st.dev, offset: start, partial: [], partialLen: 0, skipping: start > 0 };
       this.cursors.set(path, cur);
     }
     if (st.size === cur.offset) return { bytes: 0, reset };

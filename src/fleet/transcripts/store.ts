@@ -22,6 +22,22 @@ export const MAX_DEDUPE_KEYS = 400_000;
 /** Responses kept whole so a later line of the same response can raise its usage (lines of one response are adjacent). */
 export const MAX_MERGEABLE = 4096;
 
+/** File writes are kept longer than other events: conflict detection looks back with `--since`. */
+export const DEFAULT_WRITE_RETAIN_MS = 24 * 60 * 60 * 1000;
+
+export interface StoreOptions {
+  env: NodeJS.ProcessEnv;
+  now?: () => number;
+  retainMs?: number;
+  writeRetainMs?: number;
+  /**
+   * Only what happened lately (the pre-tool hook, which must answer in milliseconds):
+   * files not modified within `ms` are not read, and a file seen for the first time is
+   * read from `tailBytes` before its end.
+   */
+  recentOnly?: { ms: number; tailBytes: number };
+}
+
 export interface SessionMeta extends SessionFile {
   cwd: string | null;
   sessionId: string | null;
@@ -60,6 +76,8 @@ export class TranscriptStore {
   private readonly env: NodeJS.ProcessEnv;
   private readonly now: () => number;
   private readonly retainMs: number;
+  private readonly writeRetainMs: number;
+  private readonly recentOnly: StoreOptions["recentOnly"];
   private readonly reader = new IncrementalReader();
   private readonly files = new Map<string, FileState>();
   /**
@@ -79,10 +97,12 @@ export class TranscriptStore {
   /** Bytes read by the last refresh (benchmarks, tests). */
   lastRefreshBytes = 0;
 
-  constructor(opts: { env: NodeJS.ProcessEnv; now?: () => number; retainMs?: number }) {
+  constructor(opts: StoreOptions) {
     this.env = opts.env;
     this.now = opts.now ?? Date.now;
     this.retainMs = opts.retainMs ?? DEFAULT_RETAIN_MS;
+    this.writeRetainMs = Math.max(this.retainMs, opts.writeRetainMs ?? DEFAULT_WRITE_RETAIN_MS);
+    this.recentOnly = opts.recentOnly;
   }
 
   /** Aider keeps its history in the repository: the collector adds each aider process's cwd. */
@@ -113,8 +133,9 @@ export class TranscriptStore {
     }
     for (const path of [...this.files.keys()]) if (!present.has(path)) this.drop(path);
     const cutoff = this.now() - this.retainMs;
+    const writeCutoff = this.now() - this.writeRetainMs;
     for (const f of this.files.values()) {
-      if (f.events.length && f.events[0]!.t < cutoff) f.events = f.events.filter((e) => e.t >= cutoff);
+      if (f.events.length && f.events[0]!.t < cutoff) f.events = f.events.filter((e) => e.t >= cutoff || (e.kind === "write" && e.t >= writeCutoff));
       if (f.bad > f.reportedBad) {
         this.warnings.push(`${f.meta.path}: skipped ${f.bad - f.reportedBad} unparseable line(s)`);
         f.reportedBad = f.bad;
@@ -180,6 +201,7 @@ export class TranscriptStore {
   private async refreshFile(adapter: Adapter, path: string): Promise<void> {
     const st = await stat(path);
     let f = this.files.get(path);
+    if (!f && this.recentOnly && st.mtimeMs < this.now() - this.recentOnly.ms) return;
     if (f && f.meta.size === st.size && f.meta.mtimeMs === st.mtimeMs && f.ino === st.ino) return;
     if (!f) {
       f = this.newState(adapter, path, st.size, st.mtimeMs, st.ino);
@@ -203,7 +225,7 @@ export class TranscriptStore {
         state.parser.whole(text, sink);
       }
     } else {
-      const r = await this.reader.read(path, (line) => state.parser.line!(line, sink), (w) => this.warnings.push(w));
+      const r = await this.reader.read(path, (line) => state.parser.line!(line, sink), (w) => this.warnings.push(w), this.recentOnly?.tailBytes);
       this.lastRefreshBytes += r.bytes;
       if (r.reset) {
         // Start over: forget what this file contributed, then read it again from the start.
@@ -262,7 +284,7 @@ export class TranscriptStore {
     } else if (e.kind === "tool_result" && !e.ok) {
       f.totals.toolFailures++;
     }
-    if (e.t >= this.now() - this.retainMs) f.events.push(e);
+    if (e.t >= this.now() - (e.kind === "write" ? this.writeRetainMs : this.retainMs)) f.events.push(e);
   }
 
   private fileId(path: string): number {

@@ -1,0 +1,97 @@
+import { isAbsolute, resolve } from "node:path";
+import { readRegistry, isRecordLive } from "../fleet/registry.js";
+import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
+import { parseFlags } from "../shell/args.js";
+import { readClaims, updateClaims } from "../conflicts/claims.js";
+import { repoRoot } from "../conflicts/watcher.js";
+import { processCwd } from "../fleet/procfs.js";
+import { plainTable } from "./table.js";
+
+const CLAIM_USAGE = "Usage: /agents claim <branch> <agent-name>";
+const RELEASE_USAGE = "Usage: /agents release <branch>";
+
+function registered(home: string, name: string) {
+  return readRegistry(home).records.find((r) => r.name === name && isRecordLive(r));
+}
+
+export const claimCommand: CommandSpec = {
+  path: ["agents", "claim"],
+  summary: "hold a branch (or, with --path GLOB, files) for one registered agent",
+  usage: "/agents claim <branch> <agent-name>  |  /agents claim --path GLOB <agent-name>",
+  async run(args, ctx) {
+    const { values, positionals } = parseFlags(args, { path: { type: "string" } }, CLAIM_USAGE);
+    const glob = values.path as string | undefined;
+    if (glob !== undefined ? positionals.length !== 1 : positionals.length !== 2) throw new UsageError(CLAIM_USAGE);
+    const name = positionals[glob !== undefined ? 0 : 1]!;
+    const rec = registered(ctx.home, name);
+    if (!rec) throw new CommandError(`Agent '${name}' not found in registry. Use /agents to see registered agents.`);
+    if (glob !== undefined) {
+      // a relative glob is relative to the agent's repository
+      const cwd = processCwd(rec.pid) ?? process.cwd();
+      const abs = isAbsolute(glob) ? glob : resolve(repoRoot(cwd), glob);
+      const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+        const held = c.paths.find((p) => p.glob === abs);
+        if (held && held.pid !== rec.pid) return { result: new CommandError(`Cannot claim: ${abs} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`), write: false };
+        if (!held) c.paths.push({ glob: abs, name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: new Date().toISOString() });
+        return { result: `Path ${abs} now held by ${rec.name} (pid ${rec.pid}).`, write: !held };
+      });
+      if (msg instanceof CommandError) throw msg;
+      ctx.stdout.write(msg + "\n");
+      return 0;
+    }
+    const branch = positionals[0]!;
+    const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+      const held = c.branches[branch];
+      if (held && held.pid !== rec.pid) return { result: new CommandError(`Cannot claim: ${branch} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`), write: false };
+      c.branches[branch] = { name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: held?.claimed_at ?? new Date().toISOString() };
+      return { result: `Branch ${branch} now held by ${rec.name} (pid ${rec.pid}).`, write: true };
+    });
+    if (msg instanceof CommandError) throw msg;
+    ctx.stdout.write(msg + "\n");
+    return 0;
+  },
+};
+
+export const releaseCommand: CommandSpec = {
+  path: ["agents", "release"],
+  summary: "release a claimed branch (or, with --path GLOB, a path claim)",
+  usage: "/agents release <branch>  |  /agents release --path GLOB",
+  async run(args, ctx) {
+    const { values, positionals } = parseFlags(args, { path: { type: "string" } }, RELEASE_USAGE);
+    const glob = values.path as string | undefined;
+    if (glob !== undefined ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError(RELEASE_USAGE);
+    const key = glob ?? positionals[0]!;
+    const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+      if (glob !== undefined) {
+        const i = c.paths.findIndex((p) => p.glob === glob || p.glob.endsWith("/" + glob));
+        if (i < 0) return { result: new CommandError(`${glob} is not currently held by any agent.`), write: false };
+        const [was] = c.paths.splice(i, 1);
+        return { result: `Released ${was!.glob} (was held by ${was!.name}).`, write: true };
+      }
+      const held = c.branches[key];
+      if (!held) return { result: new CommandError(`${key} is not currently held by any agent.`), write: false };
+      delete c.branches[key];
+      return { result: `Released ${key} (was held by ${held.name}).`, write: true };
+    });
+    if (msg instanceof CommandError) throw msg;
+    ctx.stdout.write(msg + "\n");
+    return 0;
+  },
+};
+
+export const claimsCommand: CommandSpec = {
+  path: ["agents", "claims"],
+  summary: "list branch and path claims (claims of exited agents have expired)",
+  usage: "/agents claims",
+  async run(args, ctx) {
+    if (args.length) throw new UsageError("usage: /agents claims");
+    const { claims, warning } = readClaims(ctx.home);
+    if (warning) ctx.stderr.write(`warning: ${warning}\n`);
+    const rows = [
+      ...Object.entries(claims.branches).map(([b, h]) => ["branch", b, `${h.name} (${h.pid})`, h.claimed_at]),
+      ...claims.paths.map((p) => ["path", p.glob, `${p.name} (${p.pid})`, p.claimed_at]),
+    ];
+    ctx.stdout.write(rows.length ? plainTable(["kind", "claim", "held by", "since"], rows) : "no claims\n");
+    return 0;
+  },
+};
