@@ -18,7 +18,7 @@ const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
 export const WATCH_INTERVAL_S = 2;
 
 const COLUMNS = ["agent", "pid", "uptime", "cpu%", "mem", "tokens/min", "$/hr", "err%", "last output", "status"];
-const WIDE = ["cwd", "model", "session", "provider"];
+const WIDE = ["latency p50/p95", "cwd", "model", "session", "provider"];
 
 function statusCell(a: FleetAgent): string {
   if (a.openIncidents.length) return `breach:${a.openIncidents.join(",")}`;
@@ -39,7 +39,10 @@ export function agentRow(a: FleetAgent, now: number, wide: boolean): string[] {
     fmtAgo(a.lastOutputAt, now),
     statusCell(a),
   ];
-  if (wide) row.push(a.cwd ?? "-", t?.model ?? "-", t?.sessionId ?? "-", a.provider);
+  if (wide) {
+    const l = t?.requestLatencyMs;
+    row.push(l ? `${Math.round(l.p50)}/${Math.round(l.p95)} ms` : "-", a.cwd ?? "-", t?.model ?? "-", t?.sessionId ?? "-", a.provider);
+  }
   return row;
 }
 

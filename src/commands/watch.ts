@@ -1,11 +1,28 @@
-import { CommandError, UsageError, type CommandSpec, type ShellService } from "../shell/command.js";
+import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
+import { OtlpPush } from "../telemetry/otlp-export.js";
+import { FleetMetrics, serveMetrics } from "../telemetry/prometheus.js";
+import { OtlpReceiver } from "../telemetry/receiver.js";
+import { TelemetrySpool } from "../telemetry/spool.js";
 import { parseFlags } from "../shell/args.js";
 import { ConfigWatcher } from "../slo/config.js";
 import { parseFloatLike } from "../slo/number.js";
 import { describeIncident, runWatchdog, Watchdog, WATCH_INTERVAL_S } from "../slo/watchdog.js";
-import { newCollector } from "./agents.js";
+import { markBreaches, newCollector } from "./agents.js";
 
-const USAGE = "usage: /agents watch [--interval S] [--notify-command CMD] [--once]";
+const USAGE =
+  "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL]";
+
+function portFlag(raw: string | undefined, flag: string): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) throw new UsageError(`invalid ${flag}: ${raw} (a port number, 0 for any free port)`);
+  return Number(raw);
+}
+
+function listenError(err: unknown, host: string, port: number): CommandError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : code === "EADDRNOTAVAIL" ? "address not available" : (err as Error).message;
+  return new CommandError(`cannot listen on ${host}:${port}: ${why}`);
+}
 
 function stamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
@@ -22,7 +39,17 @@ export const watchCommand: CommandSpec = {
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       args,
-      { interval: { type: "string" }, "notify-command": { type: "string" }, once: { type: "boolean" } },
+      {
+        interval: { type: "string" },
+        "notify-command": { type: "string" },
+        once: { type: "boolean" },
+        "otlp-port": { type: "string" },
+        "otlp-host": { type: "string" },
+        "otlp-allow-remote": { type: "boolean" },
+        "metrics-port": { type: "string" },
+        "metrics-host": { type: "string" },
+        "otlp-endpoint": { type: "string" },
+      },
       USAGE,
     );
     if (positionals.length) throw new UsageError(USAGE);
@@ -37,35 +64,95 @@ export const watchCommand: CommandSpec = {
       intervalS = n;
     }
     const notify = values["notify-command"] as string | undefined;
+    const otlpPort = portFlag(values["otlp-port"] as string | undefined, "--otlp-port");
+    const metricsPort = portFlag(values["metrics-port"] as string | undefined, "--metrics-port");
+    const endpoint = values["otlp-endpoint"] as string | undefined;
+    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`invalid --otlp-endpoint: ${endpoint} (an http:// or https:// URL)`);
+    const collector = newCollector(ctx, config);
+    const closers: Array<() => Promise<void>> = [];
+    let metrics: FleetMetrics | undefined;
+    let push: OtlpPush | undefined;
+    let receiver: OtlpReceiver | undefined;
     const dog = new Watchdog({
       home: ctx.home,
       env: ctx.env,
-      collector: newCollector(ctx, config),
+      collector,
       config,
       notifyCommand: notify,
-      onEvent: (e) => ctx.stdout.write(`${stamp()} ${describeIncident(e)}\n`),
+      alwaysCollect: otlpPort !== undefined || metricsPort !== undefined || endpoint !== undefined,
+      onSnapshot: (snap, seconds) => {
+        markBreaches(snap, ctx.home);
+        metrics?.update(snap, (sid, pid) => collector.telemetry?.eventsFor(sid, pid) ?? [], seconds);
+        push?.update(snap);
+      },
+      onEvent: (e) => {
+        ctx.stdout.write(`${stamp()} ${describeIncident(e)}\n`);
+        push?.incident(e);
+      },
       onWarning: (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`),
     });
-    if (values.once === true) {
-      await dog.tick();
-      return 0;
-    }
-    ctx.stdout.write(`${stamp()} watching agent SLOs every ${intervalS}s (agents.yaml in ${ctx.home}); Ctrl+C to stop\n`);
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    const onTerm = () => stop.abort();
-    if (!ctx.interactive) process.once("SIGTERM", onTerm);
     try {
-      await runWatchdog(dog, intervalS * 1000, stop.signal, (err) => ctx.stderr.write(`${stamp()} warning: evaluation failed: ${err.message}\n`));
+      if (otlpPort !== undefined) {
+        const host = (values["otlp-host"] as string | undefined) ?? "127.0.0.1";
+        const spool = new TelemetrySpool(ctx.home);
+        spool.prune();
+        receiver = new OtlpReceiver({ port: otlpPort, host, allowRemote: values["otlp-allow-remote"] === true, onEvents: (events) => spool.append(events) });
+        let port: number;
+        try {
+          port = await receiver.start();
+        } catch (err) {
+          throw listenError(err, host, otlpPort);
+        }
+        const r = receiver;
+        closers.push(() => r.close());
+        ctx.stdout.write(`${stamp()} receiving OTLP/HTTP logs and metrics on http://${host.includes(":") ? `[${host}]` : host}:${port}\n`);
+      }
+      if (metricsPort !== undefined) {
+        const host = (values["metrics-host"] as string | undefined) ?? "127.0.0.1";
+        const rec = receiver;
+        metrics = new FleetMetrics({ receiverStats: () => rec?.stats });
+        let server;
+        try {
+          server = await serveMetrics(metrics, metricsPort, host);
+        } catch (err) {
+          throw listenError(err, host, metricsPort);
+        }
+        closers.push(server.close);
+        ctx.stdout.write(`${stamp()} serving Prometheus metrics on http://${host.includes(":") ? `[${host}]` : host}:${server.port}/metrics\n`);
+      }
+      if (endpoint !== undefined) {
+        push = new OtlpPush(endpoint, intervalS * 1000);
+        const p = push;
+        closers.push(() => p.close());
+        ctx.stdout.write(`${stamp()} pushing metrics and incidents to ${endpoint} over OTLP/HTTP\n`);
+      }
+      if (values.once === true) {
+        await dog.tick();
+        return 0;
+      }
+      return await loop(ctx, dog, intervalS);
     } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
-      process.off("SIGTERM", onTerm);
+      for (const c of closers.reverse()) await c().catch(() => undefined);
     }
-    ctx.stdout.write(`${stamp()} stopped\n`);
-    return 0;
   },
 };
+
+async function loop(ctx: CommandContext, dog: Watchdog, intervalS: number): Promise<number> {
+  ctx.stdout.write(`${stamp()} watching agent SLOs every ${intervalS}s (agents.yaml in ${ctx.home}); Ctrl+C to stop\n`);
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  const onTerm = () => stop.abort();
+  if (!ctx.interactive) process.once("SIGTERM", onTerm);
+  try {
+    await runWatchdog(dog, intervalS * 1000, stop.signal, (err) => ctx.stderr.write(`${stamp()} warning: evaluation failed: ${err.message}\n`));
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    process.off("SIGTERM", onTerm);
+  }
+  ctx.stdout.write(`${stamp()} stopped\n`);
+  return 0;
+}
 
 /**
  * The watchdog inside the interactive shell: the same loop in the background, a one-line

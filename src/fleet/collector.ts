@@ -8,6 +8,8 @@ import { readRegistry } from "./registry.js";
 import { agentStatus } from "./status.js";
 import { transcriptSignals, type SignalOptions } from "./signals.js";
 import { matchSession } from "./transcripts/match.js";
+import { TelemetryStore } from "../telemetry/store.js";
+import { mergeTelemetry } from "../telemetry/signals.js";
 import { TranscriptStore } from "./transcripts/store.js";
 
 /** Per-agent overrides (`agents.yaml`): the SLO layer provides them. */
@@ -29,6 +31,8 @@ export interface CollectorOptions {
   windowMs?: number;
   /** On the first refresh, a second sample this far apart gives CPU% (one wait for the whole table, never per agent). */
   firstSampleMs?: number;
+  /** OpenTelemetry events received by `agents watch --otlp-port` (default: read from the home dir's spool). */
+  telemetry?: TelemetryStore | null;
 }
 
 /** Default gap of the first CPU sample pair. */
@@ -57,7 +61,10 @@ export class FleetCollector {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     this.store = opts.store ?? new TranscriptStore({ env: opts.env, now: this.now });
+    this.telemetry = opts.telemetry === undefined ? new TelemetryStore(opts.home, this.now) : opts.telemetry;
   }
+
+  readonly telemetry: TelemetryStore | null;
 
   async refresh(): Promise<FleetSnapshot> {
     const warnings: string[] = [];
@@ -99,6 +106,10 @@ export class FleetCollector {
     });
     await this.store.refresh();
     warnings.push(...this.store.drainWarnings());
+    if (this.telemetry) {
+      await this.telemetry.refresh();
+      warnings.push(...this.telemetry.drainWarnings());
+    }
     const sessions = this.store.sessions();
     const claimed = new Set<string>();
     const agents: FleetAgent[] = [];
@@ -112,7 +123,9 @@ export class FleetCollector {
       const o = this.opts.overrides?.(name, provider);
       const sigOpts: SignalOptions = { now, windowMs: this.opts.windowMs, modelOverride: o?.model };
       if (o && (o.inputUsdPerMTok !== undefined || o.outputUsdPerMTok !== undefined)) sigOpts.priceOverride = { inputUsdPerMTok: o.inputUsdPerMTok, outputUsdPerMTok: o.outputUsdPerMTok };
-      const transcript = session ? transcriptSignals(session, this.store.events(session.path), this.store.totals(session.path), sigOpts) : null;
+      const fromTranscript = session ? transcriptSignals(session, this.store.events(session.path), this.store.totals(session.path), sigOpts) : null;
+      const tel = this.telemetry ? this.telemetry.eventsFor(fromTranscript?.sessionId ?? null, r.proc.pid) : [];
+      const transcript = mergeTelemetry(fromTranscript, tel, sigOpts);
       const resource = this.resources(r.proc, tree, table, now);
       const stdout = await resolveStdTarget(r.proc.pid, 1, this.opts.procRoot ? { procRoot: this.opts.procRoot } : {});
       let stdoutPath: string | null = null;

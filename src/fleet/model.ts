@@ -77,6 +77,10 @@ export interface TranscriptSignals {
   toolFailures: number;
   /** Prompt → final answer, ms, over the trailing window. */
   turnLatencyMs: { p50: number; p95: number } | null;
+  /** Exact model request latency, ms, from the agent's own OpenTelemetry events (null without telemetry). */
+  requestLatencyMs?: { p50: number; p95: number } | null;
+  /** Some of these signals came from OpenTelemetry events received by `agents watch --otlp-port`. */
+  telemetry?: boolean;
   /** Context-window use, percent, null when unknown. */
   contextPct: number | null;
   /** Codex official rate-limit use. */

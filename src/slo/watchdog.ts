@@ -45,6 +45,10 @@ export interface WatchdogOptions {
   publishOnBus?: boolean;
   onEvent?: (e: WatchdogEvent) => void;
   onWarning?: (w: string) => void;
+  /** Collect the fleet every tick even with no SLO configured (metrics, telemetry export). */
+  alwaysCollect?: boolean;
+  /** Each snapshot collected, with the seconds the refresh took. */
+  onSnapshot?: (snap: FleetSnapshot, seconds: number) => void;
 }
 
 /** The last `bytes` of a file as text (a character cut at the start is dropped). */
@@ -141,10 +145,18 @@ export class Watchdog {
   async tick(): Promise<WatchdogEvent[]> {
     const config = this.currentConfig();
     const anySlo = [...Object.values(config.agents), ...Object.values(config.providers)].some(hasSlo);
-    // nothing configured and nothing open: no collection, no lock, no file touched
-    if (!anySlo && !readIncidents(this.opts.home).incidents.some((i) => !i.resolved_at)) return [];
     let snap: FleetSnapshot | null = null;
-    if (anySlo) snap = await this.opts.collector.refresh();
+    if (anySlo || this.opts.alwaysCollect) {
+      const t0 = performance.now();
+      snap = await this.opts.collector.refresh();
+      try {
+        this.opts.onSnapshot?.(snap, (performance.now() - t0) / 1000);
+      } catch (err) {
+        this.warn(`snapshot handler failed: ${(err as Error).message}`);
+      }
+    }
+    // nothing configured and nothing open: no lock, no file touched
+    if (!anySlo && !readIncidents(this.opts.home).incidents.some((i) => !i.resolved_at)) return [];
     const now = this.now();
     const findings = new Map<FleetAgent, SloFinding[]>();
     for (const a of snap?.agents ?? []) {

@@ -75,7 +75,7 @@ test("a fake Claude Code process is discovered, mapped to its transcript, and it
   assert.match(line, /^claude-code +\d+ +\d+s +[\d.]+ +\d+[KM] +300 +\$0\.126 +50\.0 +\ds ago +active$/);
   assert.match(table.stdout, /prices as of \d{4}-\d\d-\d\d/);
   const wide = await runCli(["agents", "--wide"], { env });
-  assert.match(wide.stdout.split("\n")[0]!, /status +cwd +model +session +provider$/);
+  assert.match(wide.stdout.split("\n")[0]!, /status +latency p50\/p95 +cwd +model +session +provider$/);
 });
 
 test("status goes from active to idle when writing stops; an unknown model shows `-` for $", async (t) => {
