@@ -11,6 +11,7 @@ import { ConfigWatcher } from "../slo/config.js";
 import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
 import { plainTable } from "./table.js";
+import { sleepUnlessAborted } from "../util/sleep.js";
 
 export const EMPTY_FLEET = "no agents discovered or registered yet";
 const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
@@ -131,15 +132,7 @@ async function watchFleet(ctx: CommandContext, take: () => Promise<FleetSnapshot
         const head = `every ${intervalMs / 1000}s · ${new Date(snap.takenAt).toISOString().slice(11, 19)} UTC · q or Ctrl+C to exit\n`;
         ctx.stdout.write((tty ? "\x1b[H\x1b[2J" : "") + head + body + (tty ? "" : "\n"));
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, intervalMs);
-        function done() {
-          clearTimeout(t);
-          stop.signal.removeEventListener("abort", done);
-          resolve();
-        }
-        stop.signal.addEventListener("abort", done, { once: true });
-      });
+      await sleepUnlessAborted(intervalMs, stop.signal);
     }
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);

@@ -16,6 +16,7 @@ import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
 import { describeIncident, respondToIncident } from "../slo/watchdog.js";
 import { tildify } from "../util/home.js";
 import { plainTable } from "./table.js";
+import { sleepUnlessAborted } from "../util/sleep.js";
 
 const USAGE = "usage: /agents conflicts [--window S] [--since DURATION] [--watch [--interval S]] [--json]";
 export const CONFLICTS_TITLE = "Agent file-write conflicts";
@@ -177,15 +178,7 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
       if (unattributed) body += `${unattributed} change${unattributed === 1 ? "" : "s"} on disk with no evidence of which agent made ${unattributed === 1 ? "it" : "them"} (not counted)\n`;
       ctx.stdout.write((tty ? "\x1b[H\x1b[2J" : "") + head + body + (tty ? "" : "\n"));
       await report(ctx, await openConflictIncidents(ctx.home, conflicts, windowMs, now), true);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, intervalMs);
-        function done() {
-          clearTimeout(t);
-          stop.signal.removeEventListener("abort", done);
-          resolve();
-        }
-        stop.signal.addEventListener("abort", done, { once: true });
-      });
+      await sleepUnlessAborted(intervalMs, stop.signal);
     }
   } finally {
     stop.abort();

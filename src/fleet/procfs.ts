@@ -198,6 +198,11 @@ export const MAX_FDS_SCANNED = 4096;
 
 /** Absolute paths of regular files a process holds open (Linux; empty elsewhere). */
 export function processOpenFiles(pid: number, procRoot = "/proc"): string[] {
+  return openFiles(pid, procRoot, false);
+}
+
+/** Absolute paths behind the process's descriptors; with `forWrite`, only those opened O_WRONLY or O_RDWR. */
+function openFiles(pid: number, procRoot: string, forWrite: boolean): string[] {
   const out: string[] = [];
   let fds: string[];
   try {
@@ -208,7 +213,12 @@ export function processOpenFiles(pid: number, procRoot = "/proc"): string[] {
   for (const fd of fds.slice(0, MAX_FDS_SCANNED)) {
     try {
       const target = readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
-      if (target.startsWith("/")) out.push(target.replace(/ \(deleted\)$/, ""));
+      if (!target.startsWith("/")) continue;
+      if (forWrite) {
+        const m = /^flags:\s*([0-7]+)/m.exec(readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, "utf8"));
+        if (!m || (parseInt(m[1]!, 8) & 3) === 0) continue;
+      }
+      out.push(target.replace(/ \(deleted\)$/, ""));
     } catch {
       /* closed meanwhile */
     }
@@ -221,24 +231,5 @@ export function processOpenFiles(pid: number, procRoot = "/proc"): string[] {
  * `/proc/<pid>/fdinfo`): the evidence that a change on disk is this process's write.
  */
 export function processFilesOpenForWrite(pid: number, procRoot = "/proc"): string[] {
-  const out: string[] = [];
-  let fds: string[];
-  try {
-    fds = readdirSync(`${procRoot}/${pid}/fd`);
-  } catch {
-    return out;
-  }
-  for (const fd of fds.slice(0, MAX_FDS_SCANNED)) {
-    try {
-      const target = readlinkSync(`${procRoot}/${pid}/fd/${fd}`);
-      if (!target.startsWith("/")) continue;
-      const info = readFileSync(`${procRoot}/${pid}/fdinfo/${fd}`, "utf8");
-      const m = /^flags:\s*([0-7]+)/m.exec(info);
-      if (!m || (parseInt(m[1]!, 8) & 3) === 0) continue;
-      out.push(target.replace(/ \(deleted\)$/, ""));
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  return out;
+  return openFiles(pid, procRoot, true);
 }

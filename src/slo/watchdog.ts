@@ -18,6 +18,7 @@ import {
   type IncidentEvent,
   type IncidentEvidence,
 } from "./incidents.js";
+import { sleepUnlessAborted } from "../util/sleep.js";
 
 /** Default evaluation interval, seconds. */
 export const WATCH_INTERVAL_S = 30;
@@ -321,14 +322,6 @@ export async function runWatchdog(dog: Watchdog, intervalMs: number, signal: Abo
       onError(err as Error);
     }
     if (signal.aborted) break;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, intervalMs);
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
+    await sleepUnlessAborted(intervalMs, signal);
   }
 }

@@ -9,8 +9,8 @@ export const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", ".
 export const REPO_ROOT = resolve(OUT_DIR, "..");
 /** The built CLI entry point of the same build. */
 export const CLI = join(OUT_DIR, "src", "cli.js");
-/** The shared fixtures folder (`../shared/fixtures` next to the repository). */
-export const FIXTURES = resolve(REPO_ROOT, "..", "shared", "fixtures");
+/** Sample transcripts of each agent, with the figures a parser must produce (`test/fixtures/README.md`). */
+export const FIXTURES = resolve(REPO_ROOT, "test", "fixtures");
 
 /**
  * A fresh temp directory, removed by `cleanup()`. Unix socket paths are limited to
