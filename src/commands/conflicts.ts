@@ -21,6 +21,8 @@ import { sleepUnlessAborted } from "../util/sleep.js";
 const USAGE = "usage: /agents conflicts [--window S] [--since DURATION] [--watch [--interval S]] [--json]";
 export const CONFLICTS_TITLE = "Agent file-write conflicts";
 export const NO_CONFLICTS = "no conflicts detected";
+/** Disk and bus events kept for the live window: a write storm must not grow memory without bound. */
+export const MAX_LIVE_EVENTS = 100_000;
 /** Providers whose transcripts record every file write; the others are watched on disk. */
 const TRANSCRIPT_WRITERS = new Set(["claude-code", "codex", "gemini"]);
 
@@ -142,8 +144,12 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
   const live: WriteEvent[] = [];
   let agents: FleetAgent[] = [];
   const norm = new PathNormalizer();
+  const keep = (e: WriteEvent) => {
+    live.push(e);
+    if (live.length > MAX_LIVE_EVENTS) live.splice(0, live.length - MAX_LIVE_EVENTS);
+  };
   const watcher = new RepoWatcher(
-    (e) => live.push(e),
+    keep,
     () => procAttribution(agents, ctx.env.OPENSRE_PROC_ROOT || undefined),
     (w) => ctx.stderr.write(`warning: ${w}\n`),
   );
@@ -151,7 +157,7 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
     try {
       for await (const m of subscribe({ env: ctx.env, signal: stop.signal })) {
         const e = busWrite(m, agents, norm);
-        if (e) live.push(e);
+        if (e) keep(e);
       }
     } catch {
       /* the bus is optional here: transcripts and the disk still work */

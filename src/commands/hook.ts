@@ -4,7 +4,7 @@ import { DEFAULT_WINDOW_MS } from "../conflicts/detect.js";
 import { decidePreTool, type PreToolInput } from "../conflicts/hook.js";
 import { parseDuration } from "./conflicts.js";
 
-const USAGE = "usage: opensre agents hook claude-pretool [--window S]";
+const USAGE = "usage: /agents hook claude-pretool [--window S]";
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let s = "";

@@ -142,3 +142,31 @@ test("paths: relative meets absolute, symlinks resolve, a missing file keeps its
   assert.equal(normalizePath(join(dir, "link", "services", "new.py")), join(repo, "services", "new.py"));
   assert.equal(normalizePath("../../shop/./services/../services/auth.py", join(repo, "services")), join(repo, "services", "auth.py"));
 });
+
+test("conflicts --watch: write frames from two cooperating agents on the bus show up live as a conflict", async (t) => {
+  const { repo, env } = setup(t);
+  const { CliProcess } = await import("../helpers/cli.js");
+  const { publish, closePublishers } = await import("../../src/bus/client.js");
+  const watch = new CliProcess(["agents", "conflicts", "--watch", "--interval", "0.3"], { env });
+  t.after(() => watch.kill("SIGKILL"));
+  await watch.waitForOutput("no conflicts detected");
+  // publish only once the watch process hosts the broker (else this test process would elect one and stay alive)
+  const { busPidPath, busSocketPath } = await import("../../src/bus/paths.js");
+  const { readFileSync: read } = await import("node:fs");
+  const pidFile = busPidPath(busSocketPath(env));
+  for (let i = 0; i < 100; i++) {
+    try {
+      if (read(pidFile, "utf8").trim() === String(watch.child.pid)) break;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(read(pidFile, "utf8").trim(), String(watch.child.pid));
+  await publish({ agent: "alpha:4001", topic: "write", summary: "edited", path: "services/auth.py", data: { cwd: repo } }, { env });
+  await publish({ agent: "beta:4002", topic: "write", summary: "edited", path: join(repo, "services", "auth.py") }, { env });
+  await closePublishers();
+  await watch.waitFor((o) => o.includes("Agent file-write conflicts"), 10_000, "a live conflict");
+  const frame = watch.stdout.slice(watch.stdout.lastIndexOf("every 0.3s"));
+  assert.match(frame, new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`));
+});
