@@ -12,6 +12,7 @@ import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
 import { plainTable } from "./table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
+import { CATALOG } from "./catalog.js";
 
 export const EMPTY_FLEET = "no agents discovered or registered yet";
 const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
@@ -89,9 +90,7 @@ async function snapshot(collector: FleetCollector, home: string, config: ConfigW
 }
 
 export const agentsCommand: CommandSpec = {
-  path: ["agents"],
-  summary: "the fleet dashboard: every local AI agent with its golden signals",
-  usage: USAGE,
+  ...CATALOG.agents,
   async run(args, ctx) {
     if (args[0] && !args[0].startsWith("-")) {
       throw new UsageError(UNKNOWN_COMMAND(["agents", ...args].join(" ")));

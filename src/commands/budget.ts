@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, updateAgentSettings, type SloSettings } from "
 import { parseFloatLike } from "../slo/number.js";
 import { tildify } from "../util/home.js";
 import { plainTable } from "./table.js";
+import { CATALOG } from "./catalog.js";
 
 export const BUDGET_USAGE = "usage: /agents budget [<agent> <usd>]";
 const FULL_USAGE = "usage: /agents budget [<agent> [<usd>] [--progress-minutes N] [--error-rate PCT] [--provider]]";
@@ -67,9 +68,7 @@ function numbersAsValues(args: readonly string[]): string[] {
 }
 
 export const budgetCommand: CommandSpec = {
-  path: ["agents", "budget"],
-  summary: "per-agent SLOs: hourly $ budget, progress minutes, error rate (agents.yaml)",
-  usage: FULL_USAGE,
+  ...CATALOG.budget,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       numbersAsValues(args),

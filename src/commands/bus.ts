@@ -12,6 +12,7 @@ import {
 } from "../bus/index.js";
 import { UsageError, type CommandContext, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
+import { CATALOG } from "./catalog.js";
 
 export const BUS_HEADER = "tailing /agents bus — Ctrl-C to exit";
 export const BUS_DETACHED = "(detached)";
@@ -35,9 +36,7 @@ function socketPath(ctx: CommandContext): string {
 const BUS_USAGE = "usage: /agents bus [--json]";
 
 export const busCommand: CommandSpec = {
-  path: ["agents", "bus"],
-  summary: "tail the local bus of findings between agents (live, Ctrl-C to exit)",
-  usage: BUS_USAGE,
+  ...CATALOG.bus,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { json: { type: "boolean" } }, BUS_USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${BUS_USAGE}`);
@@ -78,9 +77,7 @@ const PUBLISH_USAGE =
   "usage: /agents publish --agent NAME:PID --summary TEXT [--topic finding] [--source S] [--path P] [--data JSON]";
 
 export const publishCommand: CommandSpec = {
-  path: ["agents", "publish"],
-  summary: "publish one finding on the bus (for shell scripts and agents without Node code)",
-  usage: PUBLISH_USAGE,
+  ...CATALOG.publish,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       args,

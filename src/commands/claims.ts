@@ -6,6 +6,7 @@ import { readClaims, updateClaims } from "../conflicts/claims.js";
 import { repoRoot } from "../conflicts/watcher.js";
 import { processCwd } from "../fleet/procfs.js";
 import { plainTable } from "./table.js";
+import { CATALOG } from "./catalog.js";
 
 const CLAIM_USAGE = "Usage: /agents claim <branch> <agent-name>";
 const RELEASE_USAGE = "Usage: /agents release <branch>";
@@ -15,9 +16,7 @@ function registered(home: string, name: string) {
 }
 
 export const claimCommand: CommandSpec = {
-  path: ["agents", "claim"],
-  summary: "hold a branch (or, with --path GLOB, files) for one registered agent",
-  usage: "/agents claim <branch> <agent-name>  |  /agents claim --path GLOB <agent-name>",
+  ...CATALOG.claim,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { path: { type: "string" } }, CLAIM_USAGE);
     const glob = values.path as string | undefined;
@@ -53,9 +52,7 @@ export const claimCommand: CommandSpec = {
 };
 
 export const releaseCommand: CommandSpec = {
-  path: ["agents", "release"],
-  summary: "release a claimed branch (or, with --path GLOB, a path claim)",
-  usage: "/agents release <branch>  |  /agents release --path GLOB",
+  ...CATALOG.release,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { path: { type: "string" } }, RELEASE_USAGE);
     const glob = values.path as string | undefined;
@@ -80,9 +77,7 @@ export const releaseCommand: CommandSpec = {
 };
 
 export const claimsCommand: CommandSpec = {
-  path: ["agents", "claims"],
-  summary: "list branch and path claims (claims of exited agents have expired)",
-  usage: "/agents claims",
+  ...CATALOG.claims,
   async run(args, ctx) {
     if (args.length) throw new UsageError("usage: /agents claims");
     const { claims, warning } = readClaims(ctx.home);

@@ -17,6 +17,7 @@ import { describeIncident, respondToIncident } from "../slo/watchdog.js";
 import { tildify } from "../util/home.js";
 import { plainTable } from "./table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
+import { CATALOG } from "./catalog.js";
 
 const USAGE = "usage: /agents conflicts [--window S] [--since DURATION] [--watch [--interval S]] [--json]";
 export const CONFLICTS_TITLE = "Agent file-write conflicts";
@@ -71,9 +72,7 @@ function collectorFor(ctx: Pick<CommandContext, "home" | "env">, lookbackMs: num
 }
 
 export const conflictsCommand: CommandSpec = {
-  path: ["agents", "conflicts"],
-  summary: "files written by two agents within seconds of each other (and shared worktrees)",
-  usage: USAGE,
+  ...CATALOG.conflicts,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       args,

@@ -3,6 +3,7 @@ import { parseFlags } from "../shell/args.js";
 import { DEFAULT_WINDOW_MS } from "../conflicts/detect.js";
 import { decidePreTool, type PreToolInput } from "../conflicts/hook.js";
 import { parseDuration } from "./conflicts.js";
+import { CATALOG } from "./catalog.js";
 
 const USAGE = "usage: /agents hook claude-pretool [--window S]";
 
@@ -19,9 +20,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
  * stop the user's agent.
  */
 export const hookCommand: CommandSpec = {
-  path: ["agents", "hook"],
-  summary: "Claude Code PreToolUse hook: block an edit another live agent just made or holds a claim on",
-  usage: USAGE,
+  ...CATALOG.hook,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { window: { type: "string" } }, USAGE);
     if (positionals.length !== 1 || positionals[0] !== "claude-pretool") throw new UsageError(USAGE);

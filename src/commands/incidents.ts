@@ -12,6 +12,7 @@ import {
 } from "../slo/incidents.js";
 import { AnsiSanitizer } from "../trace/ansi.js";
 import { plainTable } from "./table.js";
+import { CATALOG } from "./catalog.js";
 
 const USAGE = "usage: /agents incidents [--all] [--json] | show <id> | ack <id> | resolve <id>";
 export const NO_INCIDENTS = "no incidents";
@@ -71,9 +72,7 @@ async function closeLoop(home: string, raw: string, action: "ack" | "resolve"): 
 }
 
 export const incidentsCommand: CommandSpec = {
-  path: ["agents", "incidents"],
-  summary: "SLO incidents: list, show <id> (evidence), ack <id>, resolve <id>",
-  usage: USAGE,
+  ...CATALOG.incidents,
   async run(args, ctx) {
     const [verb, ...rest] = args;
     if (verb === "show" || verb === "ack" || verb === "resolve") {

@@ -4,13 +4,12 @@ import { parseFlags } from "../shell/args.js";
 import { killEvent, withIncidents } from "../slo/incidents.js";
 import { describeKill, terminate } from "../slo/kill.js";
 import { isPidAlive, parsePid } from "../util/pid.js";
+import { CATALOG } from "./catalog.js";
 
 export const KILL_USAGE = "usage: /agents kill <pid> [--force]";
 
 export const killCommand: CommandSpec = {
-  path: ["agents", "kill"],
-  summary: "stop an agent: SIGTERM, 5 s grace, then SIGKILL (asks first unless --force)",
-  usage: KILL_USAGE,
+  ...CATALOG.kill,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { force: { type: "boolean" } }, KILL_USAGE);
     if (positionals.length !== 1) throw new UsageError(KILL_USAGE);

@@ -5,6 +5,7 @@ import { CommandError, UsageError, type CommandSpec } from "../shell/command.js"
 import { parseFlags } from "../shell/args.js";
 import { isPidAlive, parsePid } from "../util/pid.js";
 import { plainTable } from "./table.js";
+import { CATALOG } from "./catalog.js";
 
 function pidArg(raw: string | undefined, usage: string): number {
   if (raw === undefined) throw new UsageError(usage);
@@ -24,9 +25,7 @@ function table(_procs: readonly unknown[]) {
 
 const REGISTER_USAGE = "usage: /agents register <pid> [name] [--command C]";
 export const registerCommand: CommandSpec = {
-  path: ["agents", "register"],
-  summary: "register a process as an agent (its name is shown everywhere)",
-  usage: REGISTER_USAGE,
+  ...CATALOG.register,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { command: { type: "string" } }, REGISTER_USAGE);
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError(REGISTER_USAGE);
@@ -47,9 +46,7 @@ export const registerCommand: CommandSpec = {
 
 const FORGET_USAGE = "usage: /agents forget <pid>";
 export const forgetCommand: CommandSpec = {
-  path: ["agents", "forget"],
-  summary: "remove a process from the agent registry",
-  usage: FORGET_USAGE,
+  ...CATALOG.forget,
   async run(args, ctx) {
     if (args.length !== 1) throw new UsageError(FORGET_USAGE);
     const pid = pidArg(args[0], FORGET_USAGE);
@@ -62,9 +59,7 @@ export const forgetCommand: CommandSpec = {
 
 const SCAN_USAGE = "usage: /agents scan [--register] [--all] [--explain]";
 export const scanCommand: CommandSpec = {
-  path: ["agents", "scan"],
-  summary: "discover agent processes (--explain says why each matched)",
-  usage: SCAN_USAGE,
+  ...CATALOG.scan,
   async run(args, ctx) {
     const { values } = parseFlags(args, { register: { type: "boolean" }, all: { type: "boolean" }, explain: { type: "boolean" } }, SCAN_USAGE, false);
     const t = table([]);

@@ -5,6 +5,7 @@ import { processStartTime } from "../fleet/procfs.js";
 import { parsePid } from "../util/pid.js";
 import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
 import { runTraceSession } from "../trace/session.js";
+import { CATALOG } from "./catalog.js";
 
 const USAGE = "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]";
 
@@ -56,9 +57,7 @@ export function refusal(label: string, pid: number, stream: "stdout" | "stderr",
 }
 
 export const traceCommand: CommandSpec = {
-  path: ["agents", "trace"],
-  summary: "live tail of an agent's stdout (like kubectl logs -f); Ctrl+C to stop",
-  usage: USAGE,
+  ...CATALOG.trace,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       args,

@@ -2,13 +2,12 @@ import { readRegistry, updateRegistry } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { cycleIfWaits, cycleMessage, findCycles, renderWaitGraph } from "../conflicts/waits.js";
 import { parsePid } from "../util/pid.js";
+import { CATALOG } from "./catalog.js";
 
 const WAIT_USAGE = "usage: /agents wait <pid> --on <other-pid>";
 
 export const waitCommand: CommandSpec = {
-  path: ["agents", "wait"],
-  summary: "record that one agent waits on another (cycles are refused); --clear ends the wait",
-  usage: "/agents wait <pid> --on <other-pid>  |  /agents wait <pid> --clear",
+  ...CATALOG.wait,
   async run(args, ctx) {
     // hand-parsed: `--on` takes a value that may look like a flag (`--on -1` must say invalid other-pid)
     const pos: string[] = [];
@@ -56,9 +55,7 @@ export const waitCommand: CommandSpec = {
 };
 
 export const graphCommand: CommandSpec = {
-  path: ["agents", "graph"],
-  summary: "the wait graph: who waits on whom, for how long, and any cycle",
-  usage: "/agents graph",
+  ...CATALOG.graph,
   async run(args, ctx) {
     if (args.length) throw new UsageError("usage: /agents graph");
     const { records, warnings } = readRegistry(ctx.home);

@@ -1,13 +1,13 @@
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
-import { OtlpPush } from "../telemetry/otlp-export.js";
-import { FleetMetrics, serveMetrics } from "../telemetry/prometheus.js";
-import { OtlpReceiver } from "../telemetry/receiver.js";
-import { TelemetrySpool } from "../telemetry/spool.js";
+import type { OtlpPush } from "../telemetry/otlp-export.js";
+import type { FleetMetrics } from "../telemetry/prometheus.js";
+import type { OtlpReceiver } from "../telemetry/receiver.js";
 import { parseFlags } from "../shell/args.js";
 import { ConfigWatcher } from "../slo/config.js";
 import { parseFloatLike } from "../slo/number.js";
 import { describeIncident, runWatchdog, Watchdog, WATCH_INTERVAL_S } from "../slo/watchdog.js";
 import { markBreaches, newCollector } from "./agents.js";
+import { CATALOG } from "./catalog.js";
 
 const USAGE =
   "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL]";
@@ -33,9 +33,7 @@ function stamp(): string {
  * systemd/launchd. Logs one line per incident opened or resolved; Ctrl+C or SIGTERM stops it.
  */
 export const watchCommand: CommandSpec = {
-  path: ["agents", "watch"],
-  summary: "run the SLO watchdog in the foreground (incidents on the bus and to --notify-command)",
-  usage: USAGE,
+  ...CATALOG.watch,
   async run(args, ctx) {
     const { values, positionals } = parseFlags(
       args,
@@ -94,6 +92,8 @@ export const watchCommand: CommandSpec = {
     try {
       if (otlpPort !== undefined) {
         const host = (values["otlp-host"] as string | undefined) ?? "127.0.0.1";
+        const { OtlpReceiver } = await import("../telemetry/receiver.js");
+        const { TelemetrySpool } = await import("../telemetry/spool.js");
         const spool = new TelemetrySpool(ctx.home);
         spool.prune();
         receiver = new OtlpReceiver({ port: otlpPort, host, allowRemote: values["otlp-allow-remote"] === true, onEvents: (events) => spool.append(events) });
@@ -110,6 +110,7 @@ export const watchCommand: CommandSpec = {
       if (metricsPort !== undefined) {
         const host = (values["metrics-host"] as string | undefined) ?? "127.0.0.1";
         const rec = receiver;
+        const { FleetMetrics, serveMetrics } = await import("../telemetry/prometheus.js");
         metrics = new FleetMetrics({ receiverStats: () => rec?.stats });
         let server;
         try {
@@ -121,6 +122,7 @@ export const watchCommand: CommandSpec = {
         ctx.stdout.write(`${stamp()} serving Prometheus metrics on http://${host.includes(":") ? `[${host}]` : host}:${server.port}/metrics\n`);
       }
       if (endpoint !== undefined) {
+        const { OtlpPush } = await import("../telemetry/otlp-export.js");
         push = new OtlpPush(endpoint, intervalS * 1000);
         const p = push;
         closers.push(() => p.close());
