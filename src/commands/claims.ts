@@ -3,7 +3,7 @@ import { readRegistry, isRecordLive } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { readClaims, updateClaims } from "../conflicts/claims.js";
-import { repoRoot } from "../conflicts/watcher.js";
+import { repoRoot } from "../util/repo.js";
 import { processCwd } from "../fleet/procfs.js";
 import { plainTable } from "./table.js";
 import { CATALOG } from "./catalog.js";
@@ -28,24 +28,22 @@ export const claimCommand: CommandSpec = {
       // a relative glob is relative to the agent's repository
       const cwd = processCwd(rec.pid) ?? process.cwd();
       const abs = isAbsolute(glob) ? glob : resolve(repoRoot(cwd), glob);
-      const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+      const msg = await updateClaims(ctx.home, (c) => {
         const held = c.paths.find((p) => p.glob === abs);
-        if (held && held.pid !== rec.pid) return { result: new CommandError(`Cannot claim: ${abs} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`), write: false };
+        if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${abs} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`);
         if (!held) c.paths.push({ glob: abs, name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: new Date().toISOString() });
         return { result: `Path ${abs} now held by ${rec.name} (pid ${rec.pid}).`, write: !held };
       });
-      if (msg instanceof CommandError) throw msg;
-      ctx.stdout.write(msg + "\n");
+        ctx.stdout.write(msg + "\n");
       return 0;
     }
     const branch = positionals[0]!;
-    const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+    const msg = await updateClaims(ctx.home, (c) => {
       const held = c.branches[branch];
-      if (held && held.pid !== rec.pid) return { result: new CommandError(`Cannot claim: ${branch} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`), write: false };
+      if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${branch} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`);
       c.branches[branch] = { name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: held?.claimed_at ?? new Date().toISOString() };
       return { result: `Branch ${branch} now held by ${rec.name} (pid ${rec.pid}).`, write: true };
     });
-    if (msg instanceof CommandError) throw msg;
     ctx.stdout.write(msg + "\n");
     return 0;
   },
@@ -58,19 +56,18 @@ export const releaseCommand: CommandSpec = {
     const glob = values.path as string | undefined;
     if (glob !== undefined ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError(RELEASE_USAGE);
     const key = glob ?? positionals[0]!;
-    const msg = await updateClaims<string | CommandError>(ctx.home, (c) => {
+    const msg = await updateClaims(ctx.home, (c) => {
       if (glob !== undefined) {
         const i = c.paths.findIndex((p) => p.glob === glob || p.glob.endsWith("/" + glob));
-        if (i < 0) return { result: new CommandError(`${glob} is not currently held by any agent.`), write: false };
+        if (i < 0) throw new CommandError(`${glob} is not currently held by any agent.`);
         const [was] = c.paths.splice(i, 1);
         return { result: `Released ${was!.glob} (was held by ${was!.name}).`, write: true };
       }
       const held = c.branches[key];
-      if (!held) return { result: new CommandError(`${key} is not currently held by any agent.`), write: false };
+      if (!held) throw new CommandError(`${key} is not currently held by any agent.`);
       delete c.branches[key];
       return { result: `Released ${key} (was held by ${held.name}).`, write: true };
     });
-    if (msg instanceof CommandError) throw msg;
     ctx.stdout.write(msg + "\n");
     return 0;
   },

@@ -32,23 +32,22 @@ export const waitCommand: CommandSpec = {
       if (other === undefined) throw new UsageError(`invalid other-pid: ${on}`);
       if (other === pid) throw new UsageError(`invalid pid: ${pid} waiting for itself`);
     }
-    const msg = await updateRegistry<string | CommandError>(ctx.home, (records) => {
+    const msg = await updateRegistry(ctx.home, (records) => {
       const me = records.find((r) => r.pid === pid);
-      if (!me) return { result: new CommandError(`pid ${pid} is not in the agent registry`), records };
+      if (!me) throw new CommandError(`pid ${pid} is not in the agent registry`);
       if (other === undefined) {
         me.waits_on = null;
         me.waits_since = null;
         return { result: `${me.name} (${pid}) no longer waits.`, records };
       }
       const them = records.find((r) => r.pid === other);
-      if (!them) return { result: new CommandError(`pid ${other} is not in the agent registry`), records };
+      if (!them) throw new CommandError(`pid ${other} is not in the agent registry`);
       const cycle = cycleIfWaits(records, pid, other);
-      if (cycle) return { result: new CommandError(cycleMessage(records, cycle)), records };
+      if (cycle) throw new CommandError(cycleMessage(records, cycle));
       me.waits_on = other;
       me.waits_since = new Date().toISOString();
       return { result: `${me.name} (${pid}) now waits on ${them.name} (${other}).`, records };
     });
-    if (msg instanceof CommandError) throw msg;
     ctx.stdout.write(msg + "\n");
     return 0;
   },

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { repoRoot } from "./watcher.js";
+import { repoRoot } from "../util/repo.js";
 
 /** The git directory of a worktree root (`.git` is a directory, or a file `gitdir: …` in linked worktrees). */
 export function gitDir(root: string): string | null {

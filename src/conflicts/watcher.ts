@@ -1,5 +1,4 @@
-import { existsSync } from "node:fs";
-import { dirname, join, sep } from "node:path";
+import { sep } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { FleetAgent } from "../fleet/model.js";
 import { processFilesOpenForWrite } from "../fleet/procfs.js";
@@ -9,14 +8,6 @@ import { refOf } from "./sources.js";
 
 /** Directories never worth watching in a repository (build output, dependencies, VCS internals). */
 export const IGNORED_DIRS = new Set([".git", "node_modules", ".venv", "venv", "__pycache__", "dist", "build", "target", ".next", ".cache"]);
-
-/** The repository root of a working directory: the nearest ancestor holding `.git`, else the directory itself. */
-export function repoRoot(cwd: string): string {
-  for (let dir = cwd; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, ".git"))) return dir;
-    if (dirname(dir) === dir) return cwd;
-  }
-}
 
 export interface Attribution {
   /** Agents holding the path open for writing right now. */

@@ -1,6 +1,5 @@
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { resolveStdTarget } from "../trace/resolve.js";
+import { repoRoot } from "../util/repo.js";
 import { discover, type Candidate } from "./discovery.js";
 import type { AgentRecord, FleetAgent, FleetSnapshot, ResourceSignals } from "./model.js";
 import { processCwd, processOpenFiles, readProcessTable, type ProcInfo, type ProcessTable } from "./procfs.js";
@@ -29,7 +28,10 @@ export interface CollectorOptions {
   overrides?: (name: string, provider: string) => AgentOverrides | undefined;
   /** Trailing window for rates. */
   windowMs?: number;
-  /** On the first refresh, a second sample this far apart gives CPU% (one wait for the whole table, never per agent). */
+  /**
+   * On the first refresh, a second sample this far apart gives CPU% (one wait for the whole table,
+   * never per agent). 0: no sample pair, CPU% unknown on the first refresh (the pre-tool hook).
+   */
   firstSampleMs?: number;
   /** OpenTelemetry events received by `agents watch --otlp-port` (default: read from the home dir's spool). */
   telemetry?: TelemetryStore | null;
@@ -37,13 +39,6 @@ export interface CollectorOptions {
 
 /** Default gap of the first CPU sample pair. */
 export const FIRST_SAMPLE_MS = 250;
-
-function repoRoot(cwd: string): string {
-  for (let dir = cwd; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, ".git"))) return dir;
-    if (dirname(dir) === dir) return cwd;
-  }
-}
 
 /**
  * Composes the fleet: registry + discovery over one process-table pass + resources +
@@ -69,9 +64,10 @@ export class FleetCollector {
   async refresh(): Promise<FleetSnapshot> {
     const warnings: string[] = [];
     let table = readProcessTable({ procRoot: this.opts.procRoot });
-    if (this.prevCpu.size === 0) {
+    const gap = this.opts.firstSampleMs ?? FIRST_SAMPLE_MS;
+    if (this.prevCpu.size === 0 && gap > 0) {
       this.sampleCpu(table);
-      await new Promise((r) => setTimeout(r, this.opts.firstSampleMs ?? FIRST_SAMPLE_MS));
+      await new Promise((r) => setTimeout(r, gap));
       table = readProcessTable({ procRoot: this.opts.procRoot });
     }
     const now = this.now();

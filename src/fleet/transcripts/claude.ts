@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Adapter, FileParser, ParseSink } from "./adapter.js";
-import { num, obj, oneLine, str, time } from "./parse-util.js";
+import { num, obj, oneLine, str, time, parseRecord } from "./parse-util.js";
 
 /** Tools whose `file_path` is a file the agent writes. */
 export const CLAUDE_WRITE_TOOLS = new Set(["Write", "Edit", "MultiEdit", "NotebookEdit"]);
@@ -29,14 +29,8 @@ class ClaudeParser implements FileParser {
   private readonly pendingWrites = new Map<string, { t: number; path: string; tool: string }>();
 
   line(text: string, sink: ParseSink): void {
-    let d: Record<string, unknown> | null;
-    try {
-      d = obj(JSON.parse(text));
-    } catch {
-      sink.bad();
-      return;
-    }
-    if (!d) return sink.bad();
+    const d = parseRecord(text, sink);
+    if (!d) return;
     const t = time(d.timestamp);
     if (typeof d.cwd === "string") sink.meta({ cwd: d.cwd });
     if (typeof d.sessionId === "string") sink.meta({ sessionId: d.sessionId });

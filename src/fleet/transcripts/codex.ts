@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Adapter, FileParser, ParseSink } from "./adapter.js";
-import { num, obj, oneLine, str, time } from "./parse-util.js";
+import { num, obj, oneLine, str, time, parseRecord } from "./parse-util.js";
 
 /** `CODEX_HOME`, else `~/.codex`. */
 export function codexHome(env: NodeJS.ProcessEnv): string | null {
@@ -22,14 +22,8 @@ class CodexParser implements FileParser {
   private readonly calls = new Map<string, string>();
 
   line(text: string, sink: ParseSink): void {
-    let d: Record<string, unknown> | null;
-    try {
-      d = obj(JSON.parse(text));
-    } catch {
-      sink.bad();
-      return;
-    }
-    if (!d) return sink.bad();
+    const d = parseRecord(text, sink);
+    if (!d) return;
     const t = time(d.timestamp);
     const p = obj(d.payload);
     if (!p || t === null) return;

@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Adapter, FileParser, ParseSink } from "./adapter.js";
-import { num, obj, oneLine, str, time } from "./parse-util.js";
+import { num, obj, oneLine, str, time, parseRecord } from "./parse-util.js";
 
 /** Gemini CLI's dir: `GEMINI_DIR`, else `~/.gemini`. */
 export function geminiDir(env: NodeJS.ProcessEnv): string | null {
@@ -16,14 +16,8 @@ class GeminiParser implements FileParser {
   private readonly seen = new Set<string>();
 
   whole(text: string, sink: ParseSink): void {
-    let d: Record<string, unknown> | null;
-    try {
-      d = obj(JSON.parse(text));
-    } catch {
-      sink.bad();
-      return;
-    }
-    if (!d) return sink.bad();
+    const d = parseRecord(text, sink);
+    if (!d) return;
     if (typeof d.sessionId === "string") sink.meta({ sessionId: d.sessionId });
     const messages = Array.isArray(d.messages) ? d.messages : [];
     messages.forEach((raw, i) => {

@@ -1,3 +1,4 @@
+import type { ParseSink } from "./adapter.js";
 import type { TokenUsage } from "./types.js";
 
 export function emptyUsage(): TokenUsage {
@@ -27,6 +28,18 @@ export function str(v: unknown): string | null {
 
 export function obj(v: unknown): Record<string, unknown> | null {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+/** One JSON object record, or null after counting it as a bad line (not JSON, or not an object). */
+export function parseRecord(text: string, sink: Pick<ParseSink, "bad">): Record<string, unknown> | null {
+  let d: Record<string, unknown> | null;
+  try {
+    d = obj(JSON.parse(text));
+  } catch {
+    d = null;
+  }
+  if (!d) sink.bad();
+  return d;
 }
 
 export function time(v: unknown): number | null {
