@@ -131,23 +131,18 @@ export function readIncidents(home: string): { incidents: Incident[]; warnings: 
   return foldIncidents(readText(incidentsPath(home)));
 }
 
-function append(home: string, events: IncidentEvent[]): void {
-  if (!events.length) return;
-  ensureHome(home);
-  const path = incidentsPath(home);
-  const existing = readText(path);
-  // a torn last line (crash mid-append) must not swallow the next event
-  const prefix = existing.length && !existing.endsWith("\n") ? "\n" : "";
-  appendFileSync(path, prefix + events.map((e) => JSON.stringify(e)).join("\n") + "\n", { mode: 0o600 });
-}
-
-/** Read-modify-append under the store's lock. */
+/** Read-modify-append under the store's lock (the file is read once, for the fold and its last byte). */
 export async function withIncidents<T>(home: string, fn: (incidents: Incident[]) => { result: T; events: IncidentEvent[] }): Promise<T> {
   ensureHome(home);
-  return withFileLock(incidentsPath(home) + ".lock", () => {
-    const { incidents } = readIncidents(home);
-    const { result, events } = fn(incidents);
-    append(home, events);
+  const path = incidentsPath(home);
+  return withFileLock(path + ".lock", () => {
+    const text = readText(path);
+    const { result, events } = fn(foldIncidents(text).incidents);
+    if (events.length) {
+      // a torn last line (crash mid-append) must not swallow the next event
+      const prefix = text.length && !text.endsWith("\n") ? "\n" : "";
+      appendFileSync(path, prefix + events.map((e) => JSON.stringify(e)).join("\n") + "\n", { mode: 0o600 });
+    }
     return result;
   });
 }
