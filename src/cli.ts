@@ -6,15 +6,20 @@ import { askLine, Interrupter } from "./shell/io.js";
 import { runShell } from "./shell/repl.js";
 import { helpText, runWords } from "./shell/run.js";
 import { opensreHome } from "./util/home.js";
+import { flushOutput, guardOutput, rawOutput } from "./term/output.js";
 
 const require = createRequire(import.meta.url);
+
+/** Everything a command prints passes the terminal filter (see `term/output.ts`). */
+const stdout = guardOutput(process.stdout);
+const stderr = guardOutput(process.stderr);
 
 /** `opensre` with no arguments opens the shell; `opensre agents bus` ≡ `/agents bus`. */
 async function main(argv: string[]): Promise<number> {
   const registry = buildRegistry();
   const env = process.env;
   const home = opensreHome(env);
-  const { stdin, stdout, stderr } = process;
+  const { stdin } = process;
 
   if (argv.length === 0) {
     return runShell({ registry, home, env, stdin, stdout, stderr });
@@ -44,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       signal: interrupter.signal,
       interactive: false,
       onKey: (l) => interrupter.onKey(l),
-      prompt: (q) => askLine(stdin, stdout, q, interrupter.signal),
+      prompt: (q) => askLine(stdin, rawOutput(stdout), q, interrupter.signal),
     };
     return await runWords(registry, argv, ctx);
   } finally {
@@ -55,10 +60,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     // Flush what we printed, then exit even if a library left a handle open.
-    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+    void Promise.all([flushOutput(stdout), flushOutput(stderr)]).then(() => process.exit(code));
   },
   (err: unknown) => {
-    process.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
+    stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+    void flushOutput(stderr).then(() => process.exit(1));
   },
 );

@@ -10,9 +10,10 @@ import { UNKNOWN_COMMAND } from "../shell/run.js";
 import { ConfigWatcher } from "../slo/config.js";
 import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import { CATALOG } from "./catalog.js";
+import { rawOutput } from "../term/output.js";
 
 export const EMPTY_FLEET = "no agents discovered or registered yet";
 const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
@@ -129,7 +130,8 @@ async function watchFleet(ctx: CommandContext, take: () => Promise<FleetSnapshot
       else {
         const body = renderFleet(snap, wide);
         const head = `every ${intervalMs / 1000}s · ${new Date(snap.takenAt).toISOString().slice(11, 19)} UTC · q or Ctrl+C to exit\n`;
-        ctx.stdout.write((tty ? "\x1b[H\x1b[2J" : "") + head + body + (tty ? "" : "\n"));
+        if (tty) rawOutput(ctx.stdout).write("\x1b[H\x1b[2J"); // our own screen clear, past the filter
+        ctx.stdout.write(head + body + (tty ? "" : "\n"));
       }
       await sleepUnlessAborted(intervalMs, stop.signal);
     }

@@ -3,7 +3,7 @@ import { parseFlags } from "../shell/args.js";
 import { ConfigError, loadConfig, updateAgentSettings, type SloSettings } from "../slo/config.js";
 import { parseFloatLike } from "../slo/number.js";
 import { tildify } from "../util/home.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
 
 export const BUDGET_USAGE = "usage: /agents budget [<agent> <usd>]";

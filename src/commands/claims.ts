@@ -5,7 +5,7 @@ import { parseFlags } from "../shell/args.js";
 import { readClaims, updateClaims } from "../conflicts/claims.js";
 import { repoRoot } from "../util/repo.js";
 import { processCwd } from "../fleet/procfs.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
 
 const CLAIM_USAGE = "Usage: /agents claim <branch> <agent-name>";

@@ -16,9 +16,10 @@ import { repoRoot } from "../util/repo.js";
 import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
 import { describeIncident, respondToIncident } from "../slo/watchdog.js";
 import { tildify } from "../util/home.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import { CATALOG } from "./catalog.js";
+import { rawOutput } from "../term/output.js";
 
 const USAGE = "usage: /agents conflicts [--window S] [--since DURATION] [--watch [--interval S]] [--json]";
 export const CONFLICTS_TITLE = "Agent file-write conflicts";
@@ -182,7 +183,8 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
       let body = renderConflicts(conflicts);
       for (const s of sharedWorktrees(agents)) body += s + "\n";
       if (unattributed) body += `${unattributed} change${unattributed === 1 ? "" : "s"} on disk with no evidence of which agent made ${unattributed === 1 ? "it" : "them"} (not counted)\n`;
-      ctx.stdout.write((tty ? "\x1b[H\x1b[2J" : "") + head + body + (tty ? "" : "\n"));
+      if (tty) rawOutput(ctx.stdout).write("\x1b[H\x1b[2J"); // our own screen clear, past the filter
+        ctx.stdout.write(head + body + (tty ? "" : "\n"));
       await report(ctx, await openConflictIncidents(ctx.home, conflicts, windowMs, now), true);
       await sleepUnlessAborted(intervalMs, stop.signal);
     }

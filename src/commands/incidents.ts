@@ -11,7 +11,7 @@ import {
   type Incident,
 } from "../slo/incidents.js";
 import { AnsiSanitizer } from "../trace/ansi.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
 
 const USAGE = "usage: /agents incidents [--all] [--json] | show <id> | ack <id> | resolve <id>";

@@ -4,7 +4,7 @@ import { forgetAgent, registerAgent } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { isPidAlive, parsePid } from "../util/pid.js";
-import { plainTable } from "./table.js";
+import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
 
 function pidArg(raw: string | undefined, usage: string): number {

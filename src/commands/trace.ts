@@ -6,6 +6,7 @@ import { parsePid } from "../util/pid.js";
 import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
 import { runTraceSession } from "../trace/session.js";
 import { CATALOG } from "./catalog.js";
+import { rawOutput } from "../term/output.js";
 
 const USAGE = "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]";
 
@@ -90,9 +91,11 @@ function procOptions(ctx: CommandContext): { procRoot?: string } {
 
 async function follow(ctx: CommandContext, pid: number, label: string, path: string, o: { raw: boolean; tailLines?: number }): Promise<number> {
   let atLineStart = true;
+  // --raw asks for the bytes unchanged; otherwise the session's own filter has run and the guarded stdout runs it again (idempotent)
+  const body = o.raw ? rawOutput(ctx.stdout) : ctx.stdout;
   const write = (out: string | Buffer) => {
     if (out.length === 0) return;
-    ctx.stdout.write(out);
+    body.write(out);
     const last = typeof out === "string" ? out[out.length - 1] : String.fromCharCode(out[out.length - 1]!);
     atLineStart = last === "\n";
   };

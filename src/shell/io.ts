@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline";
 import type { CommandContext, OutputStream } from "./command.js";
+import { sanitizeTerminal } from "../term/sanitize.js";
 
 type Input = CommandContext["stdin"];
 
@@ -74,7 +75,10 @@ export class Interrupter {
   }
 }
 
-/** Ask one question and read one line from `input`; "" at end of input. */
+/**
+ * Ask one question and read one line from `input`; "" at end of input. `output` is the raw
+ * terminal (readline draws the line with cursor controls); the question passes the sanitiser.
+ */
 export function askLine(input: Input, output: OutputStream, question: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
     const rl = createInterface({ input, output, terminal: Boolean(input.isTTY) });
@@ -93,6 +97,6 @@ export function askLine(input: Input, output: OutputStream, question: string, si
     signal?.addEventListener("abort", onAbort, { once: true });
     rl.on("SIGINT", onAbort);
     rl.on("close", () => finish(""));
-    rl.question(question, (answer) => finish(answer));
+    rl.question(sanitizeTerminal(question), (answer) => finish(answer));
   });
 }

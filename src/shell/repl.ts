@@ -8,6 +8,7 @@ import { askLine, Interrupter } from "./io.js";
 import { helpText, runWords } from "./run.js";
 import { tokenize } from "./tokenize.js";
 import { ensureHome } from "../util/home.js";
+import { rawOutput } from "../term/output.js";
 
 export const PROMPT = "> ";
 export const BANNER = "opensre — SRE for the AI agents on this machine. /help for commands, Ctrl+D to exit.";
@@ -31,6 +32,8 @@ export interface ShellOptions {
  */
 export async function runShell(opts: ShellOptions): Promise<number> {
   const { registry, home, env, stdin, stdout, stderr } = opts;
+  /** readline draws the prompt and line editing with cursor controls: it gets the unfiltered terminal. */
+  const term = rawOutput(stdout);
   try {
     ensureHome(home);
   } catch (err) {
@@ -43,8 +46,8 @@ export async function runShell(opts: ShellOptions): Promise<number> {
 
   const notify = (line: string) => {
     if (activeRl && tty && !commandRunning) {
-      clearLine(stdout, 0);
-      cursorTo(stdout, 0);
+      clearLine(term, 0);
+      cursorTo(term, 0);
       stdout.write(line + "\n");
       activeRl.prompt(true);
     } else {
@@ -75,7 +78,7 @@ export async function runShell(opts: ShellOptions): Promise<number> {
     return new Promise((resolve) => {
       const rl = createInterface({
         input: stdin,
-        output: stdout,
+        output: term,
         prompt: PROMPT,
         completer,
         terminal: true,
@@ -147,7 +150,7 @@ export async function runShell(opts: ShellOptions): Promise<number> {
           signal: interrupter.signal,
           interactive: true,
           onKey: (l) => interrupter.onKey(l),
-          prompt: (q) => askLine(stdin, stdout, q, interrupter.signal),
+          prompt: (q) => askLine(stdin, term, q, interrupter.signal),
         };
         exitCode = await runWords(registry, words, ctx);
       } finally {

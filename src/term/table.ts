@@ -1,4 +1,5 @@
 import Table from "cli-table3";
+import { escapeText } from "./sanitize.js";
 
 const PLAIN = {
   top: "", "top-mid": "", "top-left": "", "top-right": "",
@@ -6,9 +7,12 @@ const PLAIN = {
   left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: "  ",
 };
 
-/** A borderless table in the style of `kubectl get`: columns two spaces apart, no trailing spaces. */
+/**
+ * A borderless table in the style of `kubectl get`: columns two spaces apart, no trailing
+ * spaces. Every cell is escaped (`escapeText`): cells hold names, paths and models from outside.
+ */
 export function plainTable(head: readonly string[], rows: readonly (readonly string[])[]): string {
   const table = new Table({ head: [...head], chars: PLAIN, style: { head: [], border: [], "padding-left": 0, "padding-right": 0 } });
-  for (const r of rows) table.push([...r]);
+  for (const r of rows) table.push(r.map((c) => escapeText(c)));
   return table.toString().replace(/ +$/gm, "") + "\n";
 }
