@@ -77,6 +77,9 @@ export function markBreaches(snap: FleetSnapshot, home: string): void {
 }
 
 async function snapshot(collector: FleetCollector, home: string, config: ConfigWatcher): Promise<FleetSnapshot> {
+  // read the config before the refresh: the price-override lookups during the refresh would
+  // otherwise be the first to see a newly broken file, and its error would never be shown
+  const { error } = config.current();
   let snap: FleetSnapshot;
   try {
     snap = await collector.refresh();
@@ -84,7 +87,6 @@ async function snapshot(collector: FleetCollector, home: string, config: ConfigW
     if (err instanceof UnsupportedPlatformError) throw new CommandError(err.message);
     throw err;
   }
-  const { error } = config.current();
   if (error) snap.warnings.push(`${error} (price overrides from it are not applied)`);
   markBreaches(snap, home);
   return snap;

@@ -55,7 +55,7 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
     switch (e.kind) {
       case "request": {
         const price = priceOf(e.model);
-        const usd = price ? costUsd(e.usage, price) : aider && e.reportedUsd !== null ? e.reportedUsd : null;
+        const usd = price ? costUsd(e.usage, price, e.t) : aider && e.reportedUsd !== null ? e.reportedUsd : null;
         const n = totalTokens(e.usage);
         if (e.t >= now - HOUR) {
           recent.push({ t: e.t, tokens: n, usd, error: false, latencyMs: null });
@@ -103,7 +103,7 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
   let totalUsd = totals?.usd ?? null;
   if (opts.priceOverride || opts.modelOverride) {
     const p = priceOf(model);
-    totalUsd = p && totals ? costUsd(totals.usage, p) : totalUsd;
+    totalUsd = p && totals ? costUsd(totals.usage, p, session.lastEventAt ?? now, 0) : totalUsd;
   }
   return {
     provider: session.provider,

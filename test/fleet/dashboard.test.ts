@@ -179,3 +179,16 @@ test("an empty fleet says so", async (t) => {
   assert.equal(r.stdout, "no agents discovered or registered yet\n");
   assert.equal(r.code, 0);
 });
+
+test("a broken agents.yaml is reported also when agents are running (the price lookups do not swallow it)", async (t) => {
+  const { bin, shop, env } = setup(t);
+  copyFileSync(SLEEP, join(bin, "claude"));
+  const agent = fakeAgent(join(bin, "claude"), shop);
+  t.after(() => agent.kill("SIGKILL"));
+  mkdirSync(env.OPENSRE_HOME!, { recursive: true });
+  writeFileSync(join(env.OPENSRE_HOME!, "agents.yaml"), "agents: [\n");
+  const r = await runCli(["agents"], { env });
+  assert.equal(r.code, 0);
+  assert.ok(r.stdout.split("\n").some((l) => l.startsWith("claude-code ") && l.includes(String(agent.pid))), r.stdout);
+  assert.match(r.stderr, /^warning: .*agents\.yaml: line \d+: .*\(price overrides from it are not applied\)$/m);
+});

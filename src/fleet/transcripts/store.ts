@@ -277,7 +277,7 @@ export class TranscriptStore {
         if (!e.model && f.meta.model) e.model = f.meta.model;
         f.totals.requests++;
         addUsage(f.totals.usage, e.usage);
-        this.addCost(f, e.usage, e.model, e.reportedUsd);
+        this.addCost(f, e.usage, e.model, e.reportedUsd, e.t);
       } else {
         f.totals.apiErrors++;
       }
@@ -296,10 +296,10 @@ export class TranscriptStore {
     return id;
   }
 
-  private addCost(f: FileState, usage: TokenUsage, model: string | null, reported: number | null): void {
+  private addCost(f: FileState, usage: TokenUsage, model: string | null, reported: number | null, t: number): void {
     if (f.meta.reportedSessionUsd !== null && f.meta.reportedSessionUsd !== undefined) return;
     const price = priceFor(model);
-    if (price) f.totals.usd = (f.totals.usd ?? 0) + costUsd(usage, price);
+    if (price) f.totals.usd = (f.totals.usd ?? 0) + costUsd(usage, price, t);
     else if (reported !== null) f.totals.usd = (f.totals.usd ?? 0) + reported;
     else if (usage.input + usage.output + usage.cacheRead + usage.cacheWrite5m + usage.cacheWrite1h > 0) f.totals.unpriced = true;
   }
@@ -318,7 +318,7 @@ export class TranscriptStore {
     const owner = this.files.get(path);
     if (!grew || !owner) return;
     addUsage(owner.totals.usage, delta);
-    this.addCost(owner, delta, prior.model, null);
+    this.addCost(owner, delta, prior.model, null, prior.t);
   }
 }
 

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { FIXTURES, tempDir } from "../../helpers/env.js";
 import { TranscriptStore } from "../../../src/fleet/transcripts/store.js";
 import { transcriptSignals } from "../../../src/fleet/signals.js";
-import { costUsd, priceFor } from "../../../src/fleet/pricing/index.js";
 import { totalTokens } from "../../../src/fleet/transcripts/parse-util.js";
 
 const CLAUDE_FILE = "projects/-home-dev-shop/7b1e5a3c-2f4d-4c7e-9a61-0d3f8e2b9c10.jsonl";
@@ -123,13 +122,4 @@ test("a response copied into another session file counts once; split lines, trun
   await store.refresh();
   assert.equal(store.totals(path)!.requests, 0);
   assert.deepEqual(store.drainWarnings(), [`${path}: replaced; re-reading from the start`, `${path}: skipped 1 unparseable line(s)`]);
-});
-
-test("an unknown model is unpriced, never priced as a sibling", () => {
-  assert.equal(priceFor("claude-sonnet-9-9"), undefined);
-  assert.equal(priceFor("gpt-5-codex-ultra"), undefined);
-  assert.ok(priceFor("claude-sonnet-4-5"));
-  assert.ok(priceFor("anthropic/claude-sonnet-4-5-20250929"));
-  const p = priceFor("claude-sonnet-4-5-20250929")!;
-  assert.equal(costUsd({ input: 1e6, output: 0, reasoning: 0, cacheWrite5m: 0, cacheWrite1h: 1e6, cacheRead: 0 }, p), 3 + 6);
 });
