@@ -1,5 +1,4 @@
 import { FleetCollector } from "../fleet/collector.js";
-import { fmtAgo, fmtBytes, fmtDuration, fmtNum, fmtUsd } from "../fleet/format.js";
 import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
 import { PRICES_AS_OF } from "../fleet/pricing/index.js";
 import { UnsupportedPlatformError } from "../fleet/procfs.js";
@@ -14,50 +13,46 @@ import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import { CATALOG } from "./catalog.js";
 import { rawOutput } from "../term/output.js";
+import { escapeText } from "../term/sanitize.js";
+import { FLEET_COLUMNS, WIDE_COLUMNS, agentCells } from "../tui/fleet-table.js";
+import { fittedTable } from "../tui/table.js";
+import { clip, wrapWords } from "../tui/text.js";
 
 export const EMPTY_FLEET = "no agents discovered or registered yet";
 const USAGE = "usage: /agents [--wide] [--json] [--watch [--interval S]]";
 /** Default refresh of `--watch`, seconds. */
 export const WATCH_INTERVAL_S = 2;
 
-const COLUMNS = ["agent", "pid", "uptime", "cpu%", "mem", "tokens/min", "$/hr", "err%", "last output", "status"];
-const WIDE = ["latency p50/p95", "cwd", "model", "session", "provider"];
-
-function statusCell(a: FleetAgent): string {
-  if (a.openIncidents.length) return `breach:${a.openIncidents.join(",")}`;
-  return a.status === "unknown" ? "-" : a.status;
-}
-
+/** A row of the table (kept for the library: the cells before escaping). */
 export function agentRow(a: FleetAgent, now: number, wide: boolean): string[] {
-  const t = a.transcript;
-  const row = [
-    a.name,
-    String(a.pid),
-    fmtDuration(a.resource.uptimeSec),
-    a.resource.cpuPct === null ? "-" : a.resource.cpuPct < 0.05 ? "0" : a.resource.cpuPct.toFixed(1),
-    fmtBytes(a.resource.rssBytes),
-    t ? fmtNum(t.tokensPerMin) : "-",
-    t ? (t.unpriced && (t.usdPerHour ?? 0) === 0 ? "-" : fmtUsd(t.usdPerHour ?? null)) : "-",
-    t ? (t.errorRatePct === null ? "0" : t.errorRatePct.toFixed(1)) : "-",
-    fmtAgo(a.lastOutputAt, now),
-    statusCell(a),
-  ];
-  if (wide) {
-    const l = t?.requestLatencyMs;
-    row.push(l ? `${Math.round(l.p50)}/${Math.round(l.p95)} ms` : "-", a.cwd ?? "-", t?.model ?? "-", t?.sessionId ?? "-", a.provider);
-  }
-  return row;
+  return agentCells(a, now, wide);
 }
 
-/** The dashboard as text: one table, `-` where a signal cannot be observed. */
-export function renderFleet(snap: FleetSnapshot, wide: boolean): string {
+/** The narrowest terminal the table is fitted to; below it lines are cut. */
+export const MIN_FIT_WIDTH = 60;
+
+/**
+ * The dashboard as text: one table, `-` where a signal cannot be observed. With `width`
+ * (a terminal), the table fits it: columns are shortened and then dropped by the priority
+ * of `FLEET_COLUMNS`, and the footer says which went; without (piped, or `--wide`), every
+ * column at full width.
+ */
+export function renderFleet(snap: FleetSnapshot, wide: boolean, width?: number): string {
   if (snap.agents.length === 0) return EMPTY_FLEET + "\n";
-  const rows = snap.agents.map((a) => agentRow(a, snap.takenAt, wide));
+  const rows = snap.agents.map((a) => agentCells(a, snap.takenAt, wide));
   const unpriced = [...new Set(snap.agents.filter((a) => a.transcript?.unpriced).map((a) => a.transcript!.model ?? "?"))];
-  let out = plainTable(wide ? [...COLUMNS, ...WIDE] : COLUMNS, rows);
-  out += `prices as of ${PRICES_AS_OF}; rates over the last 5 min of each agent's own transcript`;
-  if (unpriced.length) out += `; unpriced: ${unpriced.join(", ")} (set a price in agents.yaml)`;
-  return out + "\n";
+  let footer = `prices as of ${PRICES_AS_OF}; rates over the last 5 min of each agent's own transcript`;
+  if (unpriced.length) footer += `; unpriced: ${unpriced.map((m) => escapeText(m)).join(", ")} (set a price in agents.yaml)`;
+  if (width === undefined || wide) return plainTable(wide ? [...FLEET_COLUMNS, ...WIDE_COLUMNS].map((c) => c.head) : FLEET_COLUMNS.map((c) => c.head), rows) + footer + "\n";
+  const w = Math.max(width, MIN_FIT_WIDTH);
+  const { lines, fitted } = fittedTable(FLEET_COLUMNS, rows, w);
+  if (fitted.dropped.length) footer = `${fitted.dropped.join(", ")} hidden at ${width} columns (--wide shows every column); ` + footer;
+  return [...lines.map((l) => clip(l, width)), ...wrapWords(footer, width)].join("\n") + "\n";
+}
+
+/** Columns of the terminal behind stdout, or undefined when stdout is not a terminal (piped: full width). */
+export function terminalWidth(ctx: Pick<CommandContext, "stdout">): number | undefined {
+  return ctx.stdout.isTTY === true && (ctx.stdout.columns ?? 0) > 0 ? ctx.stdout.columns : undefined;
 }
 
 export function newCollector(ctx: Pick<CommandContext, "home" | "env">, config = new ConfigWatcher(ctx.home)): FleetCollector {
@@ -105,7 +100,7 @@ export const agentsCommand: CommandSpec = {
     if (values.watch !== true) {
       const snap = await snapshot(collector, ctx.home, config);
       for (const w of snap.warnings) ctx.stderr.write(`warning: ${w}\n`);
-      ctx.stdout.write(values.json === true ? JSON.stringify(snap, null, 2) + "\n" : renderFleet(snap, wide));
+      ctx.stdout.write(values.json === true ? JSON.stringify(snap, null, 2) + "\n" : renderFleet(snap, wide, terminalWidth(ctx)));
       return 0;
     }
     const raw = (values.interval as string | undefined) ?? String(WATCH_INTERVAL_S);
