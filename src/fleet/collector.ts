@@ -10,6 +10,7 @@ import { matchSession } from "./transcripts/match.js";
 import { TelemetryStore } from "../telemetry/store.js";
 import { mergeTelemetry } from "../telemetry/signals.js";
 import { TranscriptStore } from "./transcripts/store.js";
+import { locateAgent, scopeOf, type AgentLocation } from "./locate.js";
 
 /** Per-agent overrides (`agents.yaml`): the SLO layer provides them. */
 export interface AgentOverrides {
@@ -90,17 +91,30 @@ export class FleetCollector {
       if (!proc) continue;
       if (rec.start_time !== null && Math.abs(proc.startTime - rec.start_time) > 1000) continue; // reused pid
       rows.set(rec.pid, { c: rows.get(rec.pid)?.c ?? null, rec, proc });
+      // a registered process inside a discovered agent (Codex's native child under its npm
+      // wrapper) is that agent: one row, the registered one
+      let up = byPid.get(proc.ppid);
+      for (let depth = 0; up && depth < 8; depth++, up = byPid.get(up.ppid)) {
+        const r = rows.get(up.pid);
+        if (r && !r.rec && r.c && (rec.provider === "unknown" || rec.provider === r.c.provider)) {
+          rows.delete(up.pid);
+          rows.get(rec.pid)!.c ??= r.c;
+        }
+      }
     }
 
-    const hints = [...rows.values()].map((r) => {
+    const hints: Hint[] = [];
+    for (const r of rows.values()) {
       const provider = r.rec && r.rec.provider !== "unknown" ? r.rec.provider : (r.c?.provider ?? "unknown");
       const cwd = processCwd(r.proc.pid, this.opts.procRoot);
       if (provider === "aider" && cwd) this.store.addAiderRoot(repoRoot(cwd));
       const tree = this.subtree(r.proc, children);
       const openFiles = tree.flatMap((p) => processOpenFiles(p.pid, this.opts.procRoot));
-      return { r, provider, cwd, tree, openFiles };
-    });
-    await this.store.refresh();
+      const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot);
+      hints.push({ r, provider, cwd, tree, openFiles, loc, startTime: r.proc.startTime });
+    }
+    const scope = scopeOf(hints);
+    await this.store.refresh({ agents: scope });
     warnings.push(...this.store.drainWarnings());
     if (this.telemetry) {
       await this.telemetry.refresh();
@@ -109,12 +123,13 @@ export class FleetCollector {
     const sessions = this.store.sessions();
     const claimed = new Set<string>();
     const agents: FleetAgent[] = [];
-    // processes holding their transcript open claim it first
-    hints.sort((a, b) => Number(sessions.some((s) => b.openFiles.includes(s.path))) - Number(sessions.some((s) => a.openFiles.includes(s.path))) || b.r.proc.startTime - a.r.proc.startTime);
+    // processes whose session is known exactly (their own record, a transcript held open) claim it first
+    const exact = (h: Hint) => Number(h.loc.sessionId !== null || sessions.some((s) => h.openFiles.includes(s.path)));
+    hints.sort((a, b) => exact(b) - exact(a) || b.r.proc.startTime - a.r.proc.startTime);
     for (const h of hints) {
       const { r, provider, cwd, tree } = h;
       const name = r.rec?.name ?? provider;
-      const session = matchSession({ pid: r.proc.pid, provider, cwd, startTime: r.proc.startTime, openFiles: h.openFiles }, sessions, claimed);
+      const session = matchSession({ pid: r.proc.pid, provider, cwd, startTime: r.proc.startTime, openFiles: h.openFiles, sessionId: h.loc.sessionId }, sessions, claimed);
       if (session) claimed.add(session.path);
       const o = this.opts.overrides?.(name, provider);
       const sigOpts: SignalOptions = { now, windowMs: this.opts.windowMs, modelOverride: o?.model };
@@ -194,7 +209,9 @@ export class FleetCollector {
     const key = `${proc.pid}:${proc.startTime}`;
     const prev = this.stdoutSeen.get(key);
     let changedAt: number | null;
-    if (!prev) changedAt = mtimeMs >= proc.startTime ? mtimeMs : null;
+    // an empty file has had no output at all (its mtime is when it was opened, not output)
+    if (size === 0) changedAt = null;
+    else if (!prev) changedAt = mtimeMs >= proc.startTime ? mtimeMs : null;
     else if (size !== prev.size) changedAt = Math.min(now, mtimeMs);
     else changedAt = prev.changedAt;
     this.stdoutSeen.set(key, { size, changedAt });
@@ -202,3 +219,13 @@ export class FleetCollector {
   }
 }
 
+
+interface Hint {
+  r: { c: Candidate | null; rec: AgentRecord | null; proc: ProcInfo };
+  provider: string;
+  cwd: string | null;
+  tree: ProcInfo[];
+  openFiles: string[];
+  loc: AgentLocation;
+  startTime: number;
+}

@@ -24,14 +24,14 @@ interface Rule {
 }
 
 const RULES: Rule[] = [
-  { provider: "claude-code", bins: ["claude"], scripts: [/@anthropic-ai\/claude-code\/cli\.m?js$/, /\/bin\/claude$/] },
+  { provider: "claude-code", bins: ["claude", "claude.exe"], scripts: [/@anthropic-ai\/claude-code\/cli\.m?js$/, /\/bin\/claude$/] },
   { provider: "codex", bins: ["codex", "codex-x86_64-unknown-linux-musl", "codex-aarch64-unknown-linux-musl", "codex-aarch64-apple-darwin", "codex-x86_64-apple-darwin"], scripts: [/@openai\/codex\/bin\/codex(\.js)?$/, /\/bin\/codex$/] },
   { provider: "gemini", bins: ["gemini"], scripts: [/@google\/gemini-cli\/(dist\/)?(index|bundle\/gemini)\.m?js$/, /@google\/gemini-cli\//, /\/bin\/gemini$/] },
   { provider: "aider", bins: ["aider"], scripts: [/\/bin\/aider$/, /(^|\/)aider(\/__main__\.py)?$/] },
   { provider: "cursor", bins: ["cursor-agent"], scripts: [/cursor-agent/, /agent-exec/] },
-  { provider: "opencode", bins: ["opencode"], scripts: [/opencode-ai\//, /\/bin\/opencode$/] },
+  { provider: "opencode", bins: ["opencode", "opencode.exe"], scripts: [/opencode-ai\//, /\/bin\/opencode$/] },
   { provider: "copilot", bins: ["copilot"], scripts: [/@github\/copilot\//, /\/bin\/copilot$/] },
-  { provider: "amp", bins: ["amp"], scripts: [/@sourcegraph\/amp\//, /\/bin\/amp$/] },
+  { provider: "amp", bins: ["amp", "amp.exe"], scripts: [/@sourcegraph\/amp\//, /\/bin\/amp$/] },
 ];
 
 /** Desktop apps and helper noise: never an agent row, whatever their name. */
@@ -46,7 +46,9 @@ const EXCLUDE: Array<[RegExp, string]> = [
 
 /** Match one process against the rules; null when it is not an agent. */
 export function classify(proc: ProcInfo): Omit<Candidate, "proc"> | null {
-  const argv = proc.argv;
+  // a process that rewrote its title (npm: "npm i @sourcegraph/amp") has one argv entry
+  // holding a whole command line: its first word is the program, not the last path segment
+  const argv = proc.argv.length === 1 && /\s/.test(proc.argv[0]!) ? proc.argv[0]!.trim().split(/\s+/) : proc.argv;
   const exe = argv[0] ?? proc.comm;
   const joined = argv.join(" ");
   for (const [re] of EXCLUDE) if (re.test(exe)) return null;

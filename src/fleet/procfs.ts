@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 
 /**
@@ -232,4 +232,52 @@ function openFiles(pid: number, procRoot: string, forWrite: boolean): string[] {
  */
 export function processFilesOpenForWrite(pid: number, procRoot = "/proc"): string[] {
   return openFiles(pid, procRoot, true);
+}
+
+/**
+ * The only variables read from another process's environment: where each agent keeps its
+ * records, and HOME (the default of them all). Never a token, key or anything else.
+ */
+export const LOCATION_VARIABLES = ["HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DIR", "COPILOT_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"] as const;
+/** /proc/<pid>/environ read at most this far: the location variables of a sane environment are within it. */
+export const MAX_ENVIRON_BYTES = 256 * 1024;
+
+/**
+ * An agent's own location variables, from `/proc/<pid>/environ` (Linux; null elsewhere, or
+ * when the process is gone or not ours). Only `LOCATION_VARIABLES` are decoded: every other
+ * entry is skipped as raw bytes and never becomes a string.
+ */
+export function processLocationEnv(pid: number, procRoot = "/proc"): Record<string, string> | null {
+  let buf: Buffer;
+  try {
+    const fd = openSync(`${procRoot}/${pid}/environ`, "r");
+    try {
+      buf = Buffer.allocUnsafe(MAX_ENVIRON_BYTES);
+      let n = 0;
+      for (;;) {
+        const r = readSync(fd, buf, n, buf.length - n, null);
+        if (r === 0 || (n += r) >= buf.length) break;
+      }
+      buf = buf.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+  const out: Record<string, string> = {};
+  const prefixes = LOCATION_VARIABLES.map((k) => Buffer.from(k + "="));
+  for (let start = 0; start < buf.length; ) {
+    let end = buf.indexOf(0, start);
+    if (end < 0) end = buf.length;
+    for (let i = 0; i < prefixes.length; i++) {
+      const p = prefixes[i]!;
+      if (end - start >= p.length && buf.compare(p, 0, p.length, start, start + p.length) === 0) {
+        out[LOCATION_VARIABLES[i]!] = buf.toString("utf8", start + p.length, end);
+        break;
+      }
+    }
+    start = end + 1;
+  }
+  return out;
 }

@@ -6,7 +6,10 @@ export interface MetaPatch {
   cwd?: string;
   sessionId?: string;
   model?: string;
+  /** The session this one runs under (a sub-agent's parent): not a top-level session of a process. */
   parentSessionId?: string;
+  /** The session this one was forked from (Codex `forked_from_id`): its own top-level session. */
+  forkedFromSessionId?: string;
   /** The agent's own statement of the session cost (Aider). */
   reportedSessionUsd?: number;
 }
@@ -26,13 +29,49 @@ export interface ParseSink {
 export interface FileParser {
   line?(text: string, sink: ParseSink): void;
   whole?(text: string, sink: ParseSink): void;
+  /**
+   * JSON Lines: a last line without a newline that is a whole JSON object is a record (the
+   * agent may never end its last line). Markdown parsers leave this unset.
+   */
+  readonly jsonLines?: boolean;
+}
+
+/** Which files a listing needs: everything (history, backfill), or what a live agent can be writing. */
+export interface ListScope {
+  /** The agent's working directory (its project's folder), when known. */
+  cwd: string | null;
+  /** Files not modified since this time (ms) cannot be a live session's; an adapter may skip listing them. */
+  since: number;
 }
 
 export interface Adapter {
   readonly provider: Provider;
-  /** Transcript files under this agent's roots (env decides the roots; never credentials). */
-  listFiles(env: NodeJS.ProcessEnv, extraRoots: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Transcript files under this agent's roots (env decides the roots: the agent's own location
+   * variables and HOME; never credentials). Without `scope`, every file (history); with it, at
+   * least every file a live agent in `scope.cwd` can be writing.
+   */
+  listFiles(env: NodeJS.ProcessEnv, extraRoots: ReadonlySet<string>, scope?: ListScope): Promise<string[]>;
   /** What the path alone says (session id from the file name, …). */
   initialMeta(path: string): MetaPatch;
   newParser(path: string): FileParser;
+  /**
+   * The session a live process of this agent is in, from the agent's own record of its process
+   * (Claude Code's `<config dir>/sessions/<pid>.json`); null when it keeps none for this pid.
+   */
+  liveSession?(pid: number, env: NodeJS.ProcessEnv, startTime: number | null): Promise<LiveSession | null>;
+}
+
+/** What an agent records about one of its live processes. */
+export interface LiveSession {
+  sessionId: string;
+  /** Where its transcript is (or will be, once the first prompt is written). */
+  paths: string[];
+}
+
+/** An agent we discover that keeps no session record we can read, and why (shown instead of "not found"). */
+export interface NoTranscript {
+  readonly provider: Provider;
+  /** The plain sentence: `opencode keeps no local transcript that opensre can read (…)`. */
+  readonly reason: string;
 }

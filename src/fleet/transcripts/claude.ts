@@ -1,7 +1,9 @@
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import type { Adapter, FileParser, ParseSink } from "./adapter.js";
-import { num, obj, oneLine, str, time, parseRecord } from "./parse-util.js";
+import { basename, dirname, join } from "node:path";
+import type { Adapter, FileParser, ListScope, LiveSession, ParseSink } from "./adapter.js";
+import { readRegularFile } from "./reader.js";
+import { claudeProjectDir } from "./paths.js";
+import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 
 /** Tools whose `file_path` is a file the agent writes. */
 export const CLAUDE_WRITE_TOOLS = new Set(["Write", "Edit", "MultiEdit", "NotebookEdit"]);
@@ -16,6 +18,54 @@ export function claudeRoots(env: NodeJS.ProcessEnv): string[] {
   return home ? [join(home, ".claude"), join(home, ".config", "claude")] : [];
 }
 
+/** The `projects` folder of a config dir (the variable may also name the `projects` folder itself). */
+export function claudeProjectsDirs(env: NodeJS.ProcessEnv): string[] {
+  return claudeRoots(env).map((r) => (basename(r) === "projects" ? r : join(r, "projects")));
+}
+
+/** The config dirs themselves (a `projects` folder named by the variable stands for its parent). */
+function claudeConfigDirs(env: NodeJS.ProcessEnv): string[] {
+  return claudeRoots(env).map((r) => (basename(r) === "projects" ? dirname(r) : r));
+}
+
+/** `sessions/<pid>.json` is a few hundred bytes; anything larger is not Claude's. */
+const MAX_SESSION_RECORD = 64 * 1024;
+/** The record is written once the process runs: one started long before the process is a reused pid's. */
+const RECORD_SLACK_MS = 5_000;
+
+/**
+ * Claude Code's own record of a live process: `<config dir>/sessions/<pid>.json` holds
+ * `{pid, sessionId, cwd, startedAt, …}` (2.1.x). Only that file is read (never the `.key`
+ * file beside it); a record older than the process is a reused pid's and is ignored.
+ */
+export async function claudeLiveSession(pid: number, env: NodeJS.ProcessEnv, startTime: number | null): Promise<LiveSession | null> {
+  for (const dir of claudeConfigDirs(env)) {
+    let r;
+    try {
+      r = await readRegularFile(join(dir, "sessions", `${pid}.json`), MAX_SESSION_RECORD);
+    } catch {
+      continue;
+    }
+    if (!r || r === "too-large") continue;
+    let d: Record<string, unknown> | null;
+    try {
+      d = obj(JSON.parse(r.text));
+    } catch {
+      continue;
+    }
+    const sessionId = str(d?.sessionId);
+    if (!d || !sessionId || !/^[0-9a-f-]{36}$/.test(sessionId) || (typeof d.pid === "number" && d.pid !== pid)) continue;
+    if (startTime !== null && typeof d.startedAt === "number" && d.startedAt < startTime - RECORD_SLACK_MS) continue;
+    const cwd = str(d.cwd);
+    const projects = basename(dir) === "projects" ? dir : join(dir, "projects");
+    return { sessionId, paths: cwd ? [join(projects, claudeProjectDir(cwd), `${sessionId}.jsonl`)] : [] };
+  }
+  return null;
+}
+
+/** Sub-agent transcripts nest (`<session>/subagents/…/subagents/…`); deeper than this is not a transcript tree. */
+const MAX_NESTING = 8;
+
 async function list(dir: string): Promise<import("node:fs").Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true });
@@ -24,7 +74,16 @@ async function list(dir: string): Promise<import("node:fs").Dirent[]> {
   }
 }
 
+/** Every `.jsonl` regular file under a project folder, sub-agent runs included at any depth (symlinks, FIFOs and devices are skipped). */
+async function projectFiles(dir: string, depth: number, out: string[]): Promise<void> {
+  for (const f of await list(dir)) {
+    if (f.isFile() && f.name.endsWith(".jsonl")) out.push(join(dir, f.name));
+    else if (f.isDirectory() && depth < MAX_NESTING) await projectFiles(join(dir, f.name), depth + 1, out);
+  }
+}
+
 class ClaudeParser implements FileParser {
+  readonly jsonLines = true;
   private readonly toolNames = new Map<string, string>();
   private readonly pendingWrites = new Map<string, { t: number; path: string; tool: string }>();
 
@@ -36,7 +95,9 @@ class ClaudeParser implements FileParser {
     if (typeof d.sessionId === "string") sink.meta({ sessionId: d.sessionId });
     const type = d.type;
     if (type === "system" && d.subtype === "turn_duration" && t !== null) {
+      // the turn is over (also after an API error): Claude is back at its prompt
       sink.event({ kind: "turn_end", t, durationMs: typeof d.durationMs === "number" ? d.durationMs : null });
+      sink.event({ kind: "waiting", t, reason: "turn ended; waiting for the next prompt" });
       return;
     }
     const msg = obj(d.message);
@@ -66,7 +127,7 @@ class ClaudeParser implements FileParser {
       const pending = this.pendingWrites.get(id);
       this.pendingWrites.delete(id);
       const confirmed = str(result?.filePath);
-      if (pending && ok && confirmed) sink.event({ kind: "write", t: pending.t, path: confirmed, tool: pending.tool });
+      if (pending && ok && confirmed) sink.event({ kind: "write", t: pending.t, path: own(confirmed), tool: pending.tool });
     }
   }
 
@@ -89,8 +150,9 @@ class ClaudeParser implements FileParser {
       const w1h = cc ? num(cc.ephemeral_1h_input_tokens) : 0;
       const w5m = cc ? num(cc.ephemeral_5m_input_tokens) : num(u.cache_creation_input_tokens);
       const usage = { input: num(u.input_tokens), output: num(u.output_tokens), reasoning: 0, cacheWrite5m: w5m, cacheWrite1h: w1h, cacheRead: num(u.cache_read_input_tokens) };
-      const requestId = str(d.requestId);
-      sink.event({ kind: "request", t, model, dedupeKey: id ? `claude:${id}:${requestId ?? ""}` : null, usage, reportedUsd: null });
+      // the API message id identifies a response: the lines of one response repeat it, and a
+      // resumed session or a sub-agent transcript that replays it (under a new requestId) is the same response
+      sink.event({ kind: "request", t, model: model ? intern(model) : null, dedupeKey: id ? `claude:${id}` : null, usage, reportedUsd: null });
       const window = model && /\[1m\]/.test(model) ? 1_000_000 : CLAUDE_CONTEXT;
       sink.event({ kind: "context", t, usedTokens: usage.input + usage.cacheRead + usage.cacheWrite5m + usage.cacheWrite1h, windowTokens: window });
     }
@@ -99,7 +161,7 @@ class ClaudeParser implements FileParser {
       if (!c) continue;
       if (c.type === "text" && typeof c.text === "string") sink.event({ kind: "assistant_text", t, text: oneLine(c.text) });
       if (c.type === "tool_use") {
-        const name = str(c.name) ?? "tool";
+        const name = intern(str(c.name) ?? "tool");
         const toolId = str(c.id) ?? "";
         const input = obj(c.input) ?? {};
         if (toolId && this.toolNames.has(toolId)) continue; // the same tool_use repeated on a later line
@@ -108,7 +170,10 @@ class ClaudeParser implements FileParser {
         const target = str(input.file_path) ?? str(input.notebook_path) ?? str(input.command) ?? str(input.pattern) ?? str(input.url) ?? "";
         sink.event({ kind: "tool_call", t, tool: name, summary: oneLine(target) });
         const path = str(input.file_path) ?? str(input.notebook_path);
-        if (CLAUDE_WRITE_TOOLS.has(name) && path) this.pendingWrites.set(toolId, { t, path, tool: name });
+        if (CLAUDE_WRITE_TOOLS.has(name) && path) {
+          this.pendingWrites.set(toolId, { t, path: own(path), tool: name });
+          if (this.pendingWrites.size > 10_000) this.pendingWrites.delete(this.pendingWrites.keys().next().value!);
+        }
       }
     }
     if (msg.stop_reason === "end_turn") sink.event({ kind: "waiting", t, reason: "turn ended; waiting for the next prompt" });
@@ -117,29 +182,24 @@ class ClaudeParser implements FileParser {
 
 export const claudeAdapter: Adapter = {
   provider: "claude-code",
-  async listFiles(env) {
+  async listFiles(env, _extra, scope?: ListScope) {
     const out: string[] = [];
-    for (const root of claudeRoots(env)) {
-      const projects = join(root, "projects");
-      for (const p of await list(projects)) {
-        if (!p.isDirectory()) continue;
-        const dir = join(projects, p.name);
-        for (const f of await list(dir)) {
-          if (f.isFile() && f.name.endsWith(".jsonl")) out.push(join(dir, f.name));
-          else if (f.isDirectory()) {
-            // sub-agent transcripts: projects/<dir>/<session>/subagents/*.jsonl
-            const sub = join(dir, f.name, "subagents");
-            for (const s of await list(sub)) if (s.isFile() && s.name.endsWith(".jsonl")) out.push(join(sub, s.name));
-          }
-        }
+    for (const projects of claudeProjectsDirs(env)) {
+      if (scope?.cwd) {
+        // a live session is in the folder named after its working directory
+        await projectFiles(join(projects, claudeProjectDir(scope.cwd)), 0, out);
+        continue;
       }
+      for (const p of await list(projects)) if (p.isDirectory()) await projectFiles(join(projects, p.name), 0, out);
     }
     return out;
   },
   initialMeta(path) {
-    const m = /\/projects\/[^/]+\/([0-9a-f-]{36})\/subagents\//.exec(path);
-    const base = /([0-9a-f-]{36})\.jsonl$/.exec(path);
+    // projects/<dir>/<session>.jsonl, or projects/<dir>/<session>/subagents/…/<agent>.jsonl
+    const m = /\/projects\/[^/]+\/([0-9a-f-]{36})\/.+\.jsonl$/.exec(path);
+    const base = /\/([0-9a-f-]{36})\.jsonl$/.exec(path);
     return { ...(m ? { parentSessionId: m[1] } : {}), ...(base && !m ? { sessionId: base[1] } : {}) };
   },
   newParser: () => new ClaudeParser(),
+  liveSession: claudeLiveSession,
 };

@@ -4,6 +4,9 @@ import { processCwd, processOpenFiles, readProcessTable } from "../procfs.js";
 import { lookupAgent } from "../registry.js";
 import { isSameProcess } from "../procfs.js";
 import { matchSession } from "./match.js";
+import { locateAgent, scopeOf } from "../locate.js";
+import { noTranscriptReason } from "./registry.js";
+import type { RefreshScope } from "./store.js";
 import { TranscriptStore } from "./store.js";
 import type { TranscriptEvent } from "./types.js";
 
@@ -46,13 +49,20 @@ export async function runTranscriptTrace(pid: number, label: string, ctx: Comman
   const found = discover(table.procs, proc.uid).find((c) => c.proc.pid === pid);
   const provider = registered && registered.provider !== "unknown" ? registered.provider : found?.provider;
   if (!provider) throw new CommandError(`cannot trace ${label} transcript: pid ${pid} is not a known agent (register it with its provider, or run /agents scan --explain)`);
+  const none = noTranscriptReason(provider);
+  if (none) throw new CommandError(`cannot trace ${label} transcript: ${none}`);
   const store = new TranscriptStore({ env: ctx.env });
   const cwd = processCwd(pid, opts.procRoot);
   if (provider === "aider" && cwd) store.addAiderRoot(cwd);
-  await store.refresh();
-  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot) };
+  const loc = await locateAgent(pid, provider, proc.startTime, ctx.env, opts.procRoot);
+  const scope: RefreshScope = { agents: scopeOf([{ provider, cwd, startTime: proc.startTime, loc }]) };
+  await store.refresh(scope);
+  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot), sessionId: loc.sessionId };
   const session = matchSession(hint, store.sessions());
-  if (!session) throw new CommandError(`cannot trace ${label} transcript: no ${provider} session transcript found for pid ${pid}${cwd ? ` in ${cwd}` : ""}`);
+  if (!session) {
+    const why = loc.sessionId ? ` (its session ${loc.sessionId} has no transcript yet)` : "";
+    throw new CommandError(`cannot trace ${label} transcript: no ${provider} session transcript found for pid ${pid}${cwd ? ` in ${cwd}` : ""}${why}`);
+  }
   ctx.stdout.write(`trace ${label} transcript ${session.path}  Ctrl+C to stop\n`);
   const shown = new WeakSet<TranscriptEvent>();
   const initial = store.events(session.path);
@@ -78,7 +88,7 @@ export async function runTranscriptTrace(pid: number, label: string, ctx: Comman
     });
     if (ctx.signal.aborted) break;
     exited = !isSameProcess(pid, proc.startTime);
-    await store.refresh();
+    await store.refresh(scope);
   }
   if (exited) ctx.stdout.write("· process exited\n");
   ctx.stdout.write("· trace ended\n");

@@ -1,67 +1,63 @@
 /**
- * A bounded set of string keys, remembered as 53-bit hashes in two generations of
- * open-addressing tables backed by typed arrays: no per-key objects, so a first load of
- * millions of responses creates no garbage for the collector and memory stays a few MiB.
- * When the young generation fills it becomes the old one and the previous old one is
- * forgotten, so the most recent `capacity`/2 … `capacity` keys are always remembered.
+ * The exact set of response keys seen, remembered as 53-bit hashes in one open-addressing
+ * table backed by typed arrays: no per-key objects, so a first load of millions of responses
+ * creates no garbage for the collector. Nothing is ever evicted, so a resumed or forked
+ * session that replays responses first seen long before is recognised however far back they
+ * are (no de-duplication cliff). The bound is stated per key instead: 12 bytes per slot at a
+ * load factor between 1/4 and 1/2, i.e. 24–48 bytes per distinct response read (a 1 GB
+ * Claude transcript tree holds about 1.5 million responses: ≤ 72 MiB, typically half).
  * A false "seen" needs a 2^-53 hash collision.
  */
 export class HashedKeySet {
-  private young: Table;
-  private old: Table;
-  private readonly perGeneration: number;
+  private hashes: Float64Array;
+  private owners: Uint32Array;
+  private mask: number;
+  private count = 0;
 
-  constructor(capacity: number) {
-    this.perGeneration = Math.max(1, Math.floor(capacity / 2));
-    this.young = new Table(this.perGeneration);
-    this.old = new Table(this.perGeneration);
-  }
-
-  has(key: string): boolean {
-    const h = hash53(key);
-    return this.young.has(h) || this.old.has(h);
-  }
-
-  /** Remembers `key` for `owner` (a small integer, e.g. a file id). */
-  add(key: string, owner: number): void {
-    const h = hash53(key);
-    if (this.young.has(h)) return;
-    if (this.young.count >= this.perGeneration) {
-      const t = this.old;
-      t.clear();
-      this.old = this.young;
-      this.young = t;
-    }
-    this.young.insert(h, owner);
-  }
-
-  /** Forgets every key added for `owner`. */
-  forgetOwner(owner: number): void {
-    this.young.removeOwner(owner);
-    this.old.removeOwner(owner);
-  }
-
-  get size(): number {
-    return this.young.count + this.old.count;
-  }
-}
-
-class Table {
-  private readonly hashes: Float64Array;
-  private readonly owners: Uint32Array;
-  private readonly mask: number;
-  count = 0;
-
-  constructor(maxEntries: number) {
-    // load factor ≤ 0.5 keeps linear probing short
+  constructor(initialCapacity = 1024) {
     let slots = 16;
-    while (slots < maxEntries * 2) slots *= 2;
+    while (slots < initialCapacity * 2) slots *= 2;
     this.hashes = new Float64Array(slots);
     this.owners = new Uint32Array(slots);
     this.mask = slots - 1;
   }
 
-  has(h: number): boolean {
+  has(key: string): boolean {
+    return this.hasHash(hash53(key));
+  }
+
+  /** Remembers `key` for `owner` (a small integer, e.g. a file id). False when it was already there. */
+  add(key: string, owner: number): boolean {
+    const h = hash53(key);
+    if (this.hasHash(h)) return false;
+    if ((this.count + 1) * 2 > this.mask + 1) this.resize((this.mask + 1) * 2);
+    this.insert(h, owner);
+    return true;
+  }
+
+  /** Forgets every key added for `owner` (rare: a transcript truncated, replaced or deleted). */
+  forgetOwner(owner: number): void {
+    let removed = 0;
+    for (let i = 0; i <= this.mask; i++) if (this.hashes[i] !== 0 && this.owners[i] === owner) removed++;
+    if (removed === 0) return;
+    const oldH = this.hashes;
+    const oldO = this.owners;
+    this.hashes = new Float64Array(oldH.length);
+    this.owners = new Uint32Array(oldO.length);
+    this.count = 0;
+    for (let i = 0; i < oldH.length; i++) if (oldH[i] !== 0 && oldO[i] !== owner) this.insert(oldH[i]!, oldO[i]!);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes held by the table (benchmarks, tests). */
+  get bytes(): number {
+    return this.hashes.byteLength + this.owners.byteLength;
+  }
+
+  private hasHash(h: number): boolean {
     for (let i = h % (this.mask + 1); ; i = (i + 1) & this.mask) {
       const v = this.hashes[i]!;
       if (v === 0) return false;
@@ -69,36 +65,22 @@ class Table {
     }
   }
 
-  insert(h: number, owner: number): void {
+  private insert(h: number, owner: number): void {
     let i = h % (this.mask + 1);
-    while (this.hashes[i] !== 0) {
-      if (this.hashes[i] === h) return;
-      i = (i + 1) & this.mask;
-    }
+    while (this.hashes[i] !== 0) i = (i + 1) & this.mask;
     this.hashes[i] = h;
     this.owners[i] = owner;
     this.count++;
   }
 
-  clear(): void {
-    this.hashes.fill(0);
-    this.owners.fill(0);
+  private resize(slots: number): void {
+    const oldH = this.hashes;
+    const oldO = this.owners;
+    this.hashes = new Float64Array(slots);
+    this.owners = new Uint32Array(slots);
+    this.mask = slots - 1;
     this.count = 0;
-  }
-
-  /** Rare (a transcript truncated or replaced): rebuild without the owner's keys. */
-  removeOwner(owner: number): void {
-    const keep: Array<[number, number]> = [];
-    let removed = 0;
-    for (let i = 0; i <= this.mask; i++) {
-      const v = this.hashes[i]!;
-      if (v === 0) continue;
-      if (this.owners[i] === owner) removed++;
-      else keep.push([v, this.owners[i]!]);
-    }
-    if (removed === 0) return;
-    this.clear();
-    for (const [h, o] of keep) this.insert(h, o);
+    for (let i = 0; i < oldH.length; i++) if (oldH[i] !== 0) this.insert(oldH[i]!, oldO[i]!);
   }
 }
 

@@ -1,7 +1,10 @@
-import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
 import type { Provider } from "../model.js";
+import { claudeProjectDir, geminiProjectHash } from "./paths.js";
 import type { SessionMeta } from "./store.js";
+import { START_SLACK_MS } from "./store.js";
+
+export { claudeProjectDir, geminiProjectHash };
 
 export interface ProcessHint {
   pid: number;
@@ -11,19 +14,8 @@ export interface ProcessHint {
   startTime: number | null;
   /** Absolute paths the process holds open (from /proc/<pid>/fd). */
   openFiles: readonly string[];
-}
-
-/** Slack for clocks and the delay between a process starting and its first transcript line. */
-const START_SLACK_MS = 5_000;
-
-/** Claude names a project dir after the cwd with every non-alphanumeric character replaced by `-`. */
-export function claudeProjectDir(cwd: string): string {
-  return cwd.replace(/[^A-Za-z0-9]/g, "-");
-}
-
-/** Gemini names its project dir after the SHA-256 of the cwd. */
-export function geminiProjectHash(cwd: string): string {
-  return createHash("sha256").update(cwd).digest("hex");
+  /** The session the agent itself records for this process (Claude's `sessions/<pid>.json`), when it keeps one. */
+  sessionId?: string | null;
 }
 
 function sessionCwdMatches(s: SessionMeta, cwd: string): boolean {
@@ -34,12 +26,16 @@ function sessionCwdMatches(s: SessionMeta, cwd: string): boolean {
 }
 
 /**
- * The session a process is writing: a transcript it holds open wins; otherwise the newest
- * top-level session of its provider in the same cwd with activity after the process started.
- * `claimed` holds sessions already given to another pid in the same refresh.
+ * The session a process is writing, most exact evidence first:
+ * 1. the session the agent records for this pid (Claude Code): that one, or none yet (an
+ *    interactive session before its first prompt has no transcript; it never takes another's);
+ * 2. a transcript the process (or a child) holds open (Codex);
+ * 3. otherwise the newest top-level session of its provider in the same cwd with activity
+ *    after the process started, not already given to another pid (`claimed`).
  */
 export function matchSession(proc: ProcessHint, sessions: readonly SessionMeta[], claimed: ReadonlySet<string> = new Set()): SessionMeta | undefined {
   const mine = sessions.filter((s) => s.provider === proc.provider && !s.parentSessionId);
+  if (proc.sessionId) return mine.find((s) => s.sessionId === proc.sessionId);
   const open = new Set(proc.openFiles);
   const held = mine.find((s) => open.has(s.path));
   if (held) return held;

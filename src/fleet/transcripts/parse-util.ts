@@ -48,8 +48,34 @@ export function time(v: unknown): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
-/** One line of text, shortened for display. */
+/**
+ * One line of text, shortened for display. The result is a fresh copy: a slice of the source
+ * would keep the whole transcript line it came from alive for as long as the event is kept
+ * (hundreds of MB over the two hours the live view retains).
+ */
 export function oneLine(text: string, max = 120): string {
-  const s = text.replace(/\s+/g, " ").trim();
-  return s.length > max ? s.slice(0, max - 1) + "…" : s;
+  // only a bounded prefix is normalised: a 1 MB tool output costs no more than a short one
+  const head = text.length > max * 8 ? text.slice(0, max * 8) : text;
+  const s = head.replace(/\s+/g, " ").trim();
+  return own(s.length > max ? s.slice(0, max - 1) + "…" : s);
+}
+
+/** A copy of `s` that shares no memory with the string it was cut from. */
+export function own(s: string): string {
+  return s.length === 0 ? "" : Buffer.from(s, "utf8").toString("utf8");
+}
+
+/** Distinct short names (models, tools) kept once however many events carry them; bounded. */
+const interned = new Map<string, string>();
+const MAX_INTERNED = 4096;
+
+/** One shared copy of a short repeated name (a model id, a tool name). */
+export function intern(s: string): string {
+  const hit = interned.get(s);
+  if (hit !== undefined) return hit;
+  if (s.length > 200) return own(s);
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  const copy = own(s);
+  interned.set(copy, copy);
+  return copy;
 }

@@ -1,29 +1,53 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import type { Provider } from "../model.js";
-import { costUsd, priceFor } from "../pricing/index.js";
+import { costUsd, inputTokens, priceFor } from "../pricing/index.js";
 import type { Adapter, FileParser, MetaPatch, ParseSink } from "./adapter.js";
-import { aiderAdapter } from "./aider.js";
-import { claudeAdapter } from "./claude.js";
-import { codexAdapter } from "./codex.js";
-import { geminiAdapter } from "./gemini.js";
 import { addUsage, emptyUsage } from "./parse-util.js";
 import { HashedKeySet } from "./keyset.js";
-import { IncrementalReader } from "./reader.js";
+import { IncrementalReader, isWholeJsonObject, readRegularFile } from "./reader.js";
+import { ADAPTERS, adapterFor } from "./registry.js";
 import type { SessionFile, TokenUsage, TranscriptEvent } from "./types.js";
 
-export const ADAPTERS: readonly Adapter[] = [claudeAdapter, codexAdapter, geminiAdapter, aiderAdapter];
+export { ADAPTERS };
 
 /** Events are kept for this long (by their own timestamps): enough for the hourly windows. */
 export const DEFAULT_RETAIN_MS = 2 * 60 * 60 * 1000;
-/** Whole-JSON transcripts (Gemini) above this size are skipped with a warning rather than parsed. */
+/** Whole-JSON transcripts (Gemini before 0.60) above this size are skipped with a warning rather than parsed. */
 export const MAX_WHOLE_FILE_BYTES = 64 * 1024 * 1024;
-/** Response ids remembered for de-duplication across files (a resumed session copies its history). */
-export const MAX_DEDUPE_KEYS = 400_000;
 /** Responses kept whole so a later line of the same response can raise its usage (lines of one response are adjacent). */
 export const MAX_MERGEABLE = 4096;
+/**
+ * Most transcript bytes one refresh reads; the rest is read by the next refresh. A file that
+ * grows faster than we read, or a gigabyte of history, never makes one refresh unbounded.
+ */
+export const MAX_BYTES_PER_REFRESH = 1024 * 1024 * 1024;
+/** Slack between a process starting and its first transcript write (clocks, buffering). */
+export const START_SLACK_MS = 5_000;
 
 /** File writes are kept longer than other events: conflict detection looks back with `--since`. */
 export const DEFAULT_WRITE_RETAIN_MS = 24 * 60 * 60 * 1000;
+
+/** A live agent whose transcript the store must find (the collector's view of one process). */
+export interface ScopeAgent {
+  provider: Provider;
+  /** The agent's own locations: its location variables and HOME (from /proc/<pid>/environ), else ours. */
+  env: NodeJS.ProcessEnv;
+  cwd: string | null;
+  /** Process start, ms since epoch. */
+  startTime: number | null;
+  /** Transcript files known exactly (held open by the process, or named by the agent's own session record). */
+  pinned: readonly string[];
+}
+
+/**
+ * What a refresh looks at. Without one, every transcript under the store's env (history,
+ * backfill). With one, cost follows what changed: only the files a live agent can be writing
+ * (its project's folder, modified since it started or within the retention) and the files it
+ * is known to write; history of other projects is never listed or read.
+ */
+export interface RefreshScope {
+  agents: readonly ScopeAgent[];
+}
 
 export interface StoreOptions {
   env: NodeJS.ProcessEnv;
@@ -45,6 +69,8 @@ export interface SessionMeta extends SessionFile {
   lastEventAt: number | null;
   model: string | null;
   parentSessionId?: string | null;
+  /** The session this one was forked from (Codex). */
+  forkedFromSessionId?: string | null;
   /** The agent's own statement of the session cost (Aider). */
   reportedSessionUsd?: number | null;
 }
@@ -70,6 +96,8 @@ interface FileState {
   reportedBad: number;
   ino: number;
   seen: boolean;
+  /** Last refresh whose listing included this file (scoped refreshes forget files not listed for a while). */
+  listedAt: number;
 }
 
 export class TranscriptStore {
@@ -81,21 +109,21 @@ export class TranscriptStore {
   private readonly reader = new IncrementalReader();
   private readonly files = new Map<string, FileState>();
   /**
-   * Two generations each (O(1), bounded; a Map trimmed from its head degrades as holes pile up):
-   * the last few thousand responses whole, for merging the lines of one response, and only the
-   * keys of many more, for skipping responses copied into another session file. Keeping every
-   * response whole would hold hundreds of MB of promoted objects on a large first load.
+   * The last few thousand responses whole, in two generations (O(1), bounded), for merging the
+   * lines of one response (adjacent in a file); every other response is only a key in `seenKeys`.
    */
-  private mergeable = new Map<string, { path: string; event: TranscriptEvent }>();
-  private mergeableOld = new Map<string, { path: string; event: TranscriptEvent }>();
-  /** Keys of many more responses (hashed, in typed arrays), each with the id of the file that first had it. */
-  private readonly seenKeys = new HashedKeySet(MAX_DEDUPE_KEYS);
+  private mergeable = new Map<string, { path: string; event: Extract<TranscriptEvent, { kind: "request" | "api_error" }> }>();
+  private mergeableOld = new Map<string, { path: string; event: Extract<TranscriptEvent, { kind: "request" | "api_error" }> }>();
+  /** Every response key read, exactly (no eviction: no de-duplication cliff), with the id of the file that first had it. */
+  private readonly seenKeys = new HashedKeySet();
   private readonly fileIds = new Map<string, number>();
   private nextFileId = 1;
   private readonly aiderRoots = new Set<string>();
   private warnings: string[] = [];
   /** Bytes read by the last refresh (benchmarks, tests). */
   lastRefreshBytes = 0;
+  /** Files listed by the last refresh (tests: cost follows what changed). */
+  lastRefreshListed = 0;
 
   constructor(opts: StoreOptions) {
     this.env = opts.env;
@@ -110,30 +138,85 @@ export class TranscriptStore {
     this.aiderRoots.add(dir);
   }
 
-  async refresh(): Promise<void> {
+  /** Bytes held by the response-key set (benchmarks). */
+  get keyBytes(): number {
+    return this.seenKeys.bytes;
+  }
+
+  async refresh(scope?: RefreshScope): Promise<void> {
     this.lastRefreshBytes = 0;
-    const present = new Set<string>();
-    for (const adapter of ADAPTERS) {
-      let paths: string[];
-      try {
-        paths = await adapter.listFiles(this.env, this.aiderRoots);
-      } catch (err) {
-        this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
-        continue;
-      }
-      for (const path of paths) {
-        present.add(path);
+    const now = this.now();
+    /** path → its adapter, and the oldest modification that still makes it worth reading (-Infinity: always). */
+    const wanted = new Map<string, { adapter: Adapter; since: number }>();
+    const want = (adapter: Adapter, path: string, since: number) => {
+      const w = wanted.get(path);
+      if (!w) wanted.set(path, { adapter, since });
+      else if (since < w.since) w.since = since;
+    };
+    if (!scope) {
+      const since = this.recentOnly ? now - this.recentOnly.ms : -Infinity;
+      for (const adapter of ADAPTERS) {
         try {
-          await this.refreshFile(adapter, path);
+          for (const path of await adapter.listFiles(this.env, this.aiderRoots)) want(adapter, path, since);
         } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== "ENOENT") this.warnings.push(`${path}: ${(err as Error).message}`);
+          this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
+        }
+      }
+    } else {
+      const listed = new Set<string>();
+      for (const a of scope.agents) {
+        const adapter = adapterFor(a.provider);
+        if (!adapter) continue;
+        const recent = now - (this.recentOnly?.ms ?? this.retainMs);
+        const since = this.recentOnly ? recent : Math.min(recent, (a.startTime ?? now) - START_SLACK_MS);
+        for (const p of a.pinned) want(adapter, p, this.recentOnly ? recent : -Infinity);
+        const key = `${a.provider}\0${a.cwd}\0${rootsKey(a.env)}`;
+        if (listed.has(key) && !this.recentOnly) continue;
+        listed.add(key);
+        try {
+          for (const path of await adapter.listFiles(a.env, this.aiderRoots, { cwd: a.cwd, since })) want(adapter, path, since);
+        } catch (err) {
+          this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
         }
       }
     }
-    for (const path of [...this.files.keys()]) if (!present.has(path)) this.drop(path);
-    const cutoff = this.now() - this.retainMs;
-    const writeCutoff = this.now() - this.writeRetainMs;
+    this.lastRefreshListed = wanted.size;
+    // known files first (their appends), then new ones oldest first: an original is read before
+    // a later copy of its responses, so the copy is the one recognised as a replay
+    const fresh: Array<{ path: string; adapter: Adapter; mtimeMs: number; size: number; ino: number }> = [];
+    let budget = MAX_BYTES_PER_REFRESH;
+    for (const [path, w] of wanted) {
+      let st;
+      try {
+        st = await stat(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.warnings.push(`${path}: ${(err as Error).message}`);
+        if (!scope) continue;
+        if (this.files.has(path)) this.drop(path);
+        continue;
+      }
+      if (!st.isFile()) continue; // a FIFO, socket or device named like a transcript
+      const known = this.files.get(path);
+      if (known) {
+        known.listedAt = now;
+        budget -= await this.tryRefreshFile(known.adapter, path, st, budget);
+      } else if (st.mtimeMs >= w.since) {
+        fresh.push({ path, adapter: w.adapter, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
+      }
+    }
+    fresh.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of fresh) {
+      if (budget <= 0) break;
+      budget -= await this.tryRefreshFile(f.adapter, f.path, f, budget);
+    }
+    if (!scope) {
+      for (const path of [...this.files.keys()]) if (!wanted.has(path)) this.drop(path);
+    } else {
+      // files no live agent's listing has included for the retention window are let go
+      for (const [path, f] of this.files) if (now - f.listedAt > this.retainMs) this.drop(path);
+    }
+    const cutoff = now - this.retainMs;
+    const writeCutoff = now - this.writeRetainMs;
     for (const f of this.files.values()) {
       if (f.events.length && f.events[0]!.t < cutoff) f.events = f.events.filter((e) => e.t >= cutoff || (e.kind === "write" && e.t >= writeCutoff));
       if (f.bad > f.reportedBad) {
@@ -185,6 +268,7 @@ export class TranscriptStore {
         lastEventAt: null,
         model: null,
         parentSessionId: init.parentSessionId ?? null,
+        forkedFromSessionId: null,
         reportedSessionUsd: null,
       },
       totals: { requests: 0, apiErrors: 0, toolFailures: 0, usage: emptyUsage(), usd: null, unpriced: false },
@@ -195,14 +279,24 @@ export class TranscriptStore {
       reportedBad: 0,
       ino,
       seen: false,
+      listedAt: this.now(),
     };
   }
 
-  private async refreshFile(adapter: Adapter, path: string): Promise<void> {
-    const st = await stat(path);
+  /** Reads what is new in one file; returns the bytes read. One bad file never stops a refresh. */
+  private async tryRefreshFile(adapter: Adapter, path: string, st: { size: number; mtimeMs: number; ino: number }, budget: number): Promise<number> {
+    try {
+      return await this.refreshFile(adapter, path, st, budget);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") this.warnings.push(`${path}: ${(err as Error).message}`);
+      return 0;
+    }
+  }
+
+  private async refreshFile(adapter: Adapter, path: string, st: { size: number; mtimeMs: number; ino: number }, budget: number): Promise<number> {
     let f = this.files.get(path);
-    if (!f && this.recentOnly && st.mtimeMs < this.now() - this.recentOnly.ms) return;
-    if (f && f.meta.size === st.size && f.meta.mtimeMs === st.mtimeMs && f.ino === st.ino) return;
+    if (f && f.meta.size === st.size && f.meta.mtimeMs === st.mtimeMs && f.ino === st.ino) return 0;
     if (!f) {
       f = this.newState(adapter, path, st.size, st.mtimeMs, st.ino);
       this.files.set(path, f);
@@ -216,45 +310,65 @@ export class TranscriptStore {
       readAt: this.now(),
       backlog,
     };
+    let bytes = 0;
+    let caughtUp = true;
     if (state.parser.whole) {
-      if (st.size > MAX_WHOLE_FILE_BYTES) {
+      const r = await readRegularFile(path, MAX_WHOLE_FILE_BYTES);
+      if (r === "too-large") {
         this.warnings.push(`${path}: ${st.size} bytes is over the ${MAX_WHOLE_FILE_BYTES}-byte limit for whole-file transcripts; skipped`);
-      } else {
-        const text = await readFile(path, "utf8");
-        this.lastRefreshBytes += text.length;
-        state.parser.whole(text, sink);
+      } else if (r) {
+        bytes = r.size;
+        state.parser.whole(r.text, sink);
       }
     } else {
-      const r = await this.reader.read(path, (line) => state.parser.line!(line, sink), (w) => this.warnings.push(w), this.recentOnly?.tailBytes);
-      this.lastRefreshBytes += r.bytes;
+      const r = await this.reader.read(path, (line) => state.parser.line!(line, sink), (w) => this.warnings.push(w), {
+        tailBytes: this.recentOnly?.tailBytes,
+        maxBytes: Math.max(0, budget),
+        completeTail: state.parser.jsonLines ? isWholeJsonObject : undefined,
+      });
+      bytes = r.bytes;
+      if (r.behind) caughtUp = false;
       if (r.reset) {
         // Start over: forget what this file contributed, then read it again from the start.
         this.warnings.push(`${path}: ${r.reset === "truncated" ? "truncated" : "replaced"}; re-reading from the start`);
+        const listedAt = state.listedAt;
         this.drop(path);
-        const fresh = this.newState(adapter, path, -1, st.mtimeMs, st.ino);
-        this.files.set(path, fresh);
         this.reader.forget(path);
-        return this.refreshFile(adapter, path);
+        const fresh = this.newState(adapter, path, -1, st.mtimeMs, st.ino);
+        fresh.listedAt = listedAt;
+        this.files.set(path, fresh);
+        return bytes + (await this.refreshFile(adapter, path, st, budget - bytes));
       }
     }
-    state.meta.size = st.size;
-    state.meta.mtimeMs = st.mtimeMs;
+    this.lastRefreshBytes += bytes;
+    // a file read only in part keeps its old size, so the next refresh reads on
+    if (caughtUp) {
+      state.meta.size = st.size;
+      state.meta.mtimeMs = st.mtimeMs;
+    }
     state.ino = st.ino;
     state.seen = true;
+    return bytes;
   }
 
   private applyMeta(f: FileState, p: MetaPatch): void {
     if (p.cwd !== undefined) f.meta.cwd = p.cwd;
-    if (p.sessionId !== undefined && !f.meta.parentSessionId) f.meta.sessionId = p.sessionId;
-    if (p.sessionId !== undefined && f.meta.parentSessionId) f.meta.sessionId = p.sessionId;
+    if (p.sessionId !== undefined) f.meta.sessionId = p.sessionId;
     if (p.model !== undefined) f.meta.model = p.model;
     if (p.parentSessionId !== undefined) f.meta.parentSessionId = p.parentSessionId;
+    if (p.forkedFromSessionId !== undefined) f.meta.forkedFromSessionId = p.forkedFromSessionId;
     if (p.reportedSessionUsd !== undefined) {
       f.meta.reportedSessionUsd = p.reportedSessionUsd;
       f.totals.usd = p.reportedSessionUsd;
     }
   }
 
+  /**
+   * The counting rule (docs/counting.md): a response with a key counts once, in the first file
+   * read that has it; later lines with the same key only raise its usage to the largest seen
+   * (the lines of one streamed response), and a copy elsewhere (resume, fork, sub-agent replay)
+   * is skipped however long ago the original was read.
+   */
   private ingest(f: FileState, e: TranscriptEvent): void {
     if (f.meta.startedAt === null || e.t < f.meta.startedAt) f.meta.startedAt = e.t;
     if (f.meta.lastEventAt === null || e.t > f.meta.lastEventAt) f.meta.lastEventAt = e.t;
@@ -265,19 +379,18 @@ export class TranscriptStore {
           if (e.kind === "request" && prior.event.kind === "request") this.mergeUsage(prior.path, prior.event, e);
           return;
         }
-        if (this.seenKeys.has(e.dedupeKey)) return;
+        if (!this.seenKeys.add(e.dedupeKey, this.fileId(f.meta.path))) return;
         this.mergeable.set(e.dedupeKey, { path: f.meta.path, event: e });
         if (this.mergeable.size >= MAX_MERGEABLE / 2) {
           this.mergeableOld = this.mergeable;
           this.mergeable = new Map();
         }
-        this.seenKeys.add(e.dedupeKey, this.fileId(f.meta.path));
       }
       if (e.kind === "request") {
         if (!e.model && f.meta.model) e.model = f.meta.model;
         f.totals.requests++;
         addUsage(f.totals.usage, e.usage);
-        this.addCost(f, e.usage, e.model, e.reportedUsd, e.t);
+        this.addCost(f, e.usage, e.model, e.reportedUsd, e.t, inputTokens(e.usage));
       } else {
         f.totals.apiErrors++;
       }
@@ -296,29 +409,39 @@ export class TranscriptStore {
     return id;
   }
 
-  private addCost(f: FileState, usage: TokenUsage, model: string | null, reported: number | null, t: number): void {
+  private addCost(f: FileState, usage: TokenUsage, model: string | null, reported: number | null, t: number, tierInput: number): void {
     if (f.meta.reportedSessionUsd !== null && f.meta.reportedSessionUsd !== undefined) return;
     const price = priceFor(model);
-    if (price) f.totals.usd = (f.totals.usd ?? 0) + costUsd(usage, price, t);
+    if (price) f.totals.usd = (f.totals.usd ?? 0) + costUsd(usage, price, t, tierInput);
     else if (reported !== null) f.totals.usd = (f.totals.usd ?? 0) + reported;
     else if (usage.input + usage.output + usage.cacheRead + usage.cacheWrite5m + usage.cacheWrite1h > 0) f.totals.unpriced = true;
   }
 
-  /** A response repeated on a later line (or copied into another file) counts once; keep the largest usage seen. */
+  /** A response repeated on a later line counts once; keep the largest usage seen. */
   private mergeUsage(path: string, prior: Extract<TranscriptEvent, { kind: "request" }>, next: Extract<TranscriptEvent, { kind: "request" }>): void {
-    const delta = emptyUsage();
+    const owner = this.files.get(path);
+    if (!owner) return;
+    const before = { ...prior.usage };
     let grew = false;
-    for (const k of Object.keys(delta) as Array<keyof TokenUsage>) {
+    for (const k of Object.keys(before) as Array<keyof TokenUsage>) {
       if (next.usage[k] > prior.usage[k]) {
-        delta[k] = next.usage[k] - prior.usage[k];
         prior.usage[k] = next.usage[k];
         grew = true;
       }
     }
-    const owner = this.files.get(path);
-    if (!grew || !owner) return;
+    if (!grew) return;
+    const delta = emptyUsage();
+    for (const k of Object.keys(delta) as Array<keyof TokenUsage>) delta[k] = prior.usage[k] - before[k];
     addUsage(owner.totals.usage, delta);
-    this.addCost(owner, delta, prior.model, null, prior.t);
+    // re-price the whole response: growing past a long-context threshold re-prices all of it
+    const price = priceFor(prior.model);
+    if (price && (owner.meta.reportedSessionUsd ?? null) === null) {
+      owner.totals.usd = (owner.totals.usd ?? 0) - costUsd(before, price, prior.t, inputTokens(before)) + costUsd(prior.usage, price, prior.t);
+    } else this.addCost(owner, delta, prior.model, null, prior.t, inputTokens(prior.usage));
   }
 }
 
+/** The location variables that decide an agent's roots, as one key (agents sharing them share a listing). */
+function rootsKey(env: NodeJS.ProcessEnv): string {
+  return [env.HOME, env.CLAUDE_CONFIG_DIR, env.CODEX_HOME, env.GEMINI_DIR, env.COPILOT_HOME].join("\0");
+}

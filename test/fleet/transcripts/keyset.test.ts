@@ -2,28 +2,21 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HashedKeySet, hash53 } from "../../../src/fleet/transcripts/keyset.js";
 
-test("HashedKeySet remembers the most recent keys, forgets the oldest generation, and forgets by owner", () => {
-  const s = new HashedKeySet(1000);
-  for (let i = 0; i < 500; i++) s.add(`claude:msg_${i}:req_${i}`, 1);
-  assert.equal(s.size, 500);
-  assert.equal(s.has("claude:msg_0:req_0"), true);
-  assert.equal(s.has("claude:msg_500:req_500"), false);
-  // adding a known key again changes nothing
-  s.add("claude:msg_1:req_1", 2);
-  assert.equal(s.size, 500);
-  // the next 500 fill a new generation; the first 500 are still remembered
-  for (let i = 500; i < 1000; i++) s.add(`claude:msg_${i}:req_${i}`, 2);
-  assert.equal(s.has("claude:msg_0:req_0"), true);
-  assert.equal(s.has("claude:msg_999:req_999"), true);
-  // one more generation: the first 500 are forgotten
-  s.add("claude:msg_1000:req_1000", 3);
-  assert.equal(s.has("claude:msg_0:req_0"), false);
-  assert.equal(s.has("claude:msg_999:req_999"), true);
-  assert.equal(s.has("claude:msg_1000:req_1000"), true);
-  s.forgetOwner(2);
-  assert.equal(s.has("claude:msg_999:req_999"), false);
-  assert.equal(s.has("claude:msg_1000:req_1000"), true);
-  assert.equal(s.size, 1);
+test("HashedKeySet never forgets a key (no de-duplication cliff) and forgets by owner", () => {
+  const s = new HashedKeySet(16);
+  // far past any old generation size: the first key is still there
+  for (let i = 0; i < 1_000_000; i++) assert.equal(s.add(`claude:msg_${i}`, 1 + (i % 3)), true);
+  assert.equal(s.size, 1_000_000);
+  assert.equal(s.has("claude:msg_0"), true);
+  assert.equal(s.has("claude:msg_999999"), true);
+  assert.equal(s.has("claude:msg_1000000"), false);
+  assert.equal(s.add("claude:msg_0", 9), false, "a replay is recognised");
+  // the stated bound: at most 48 bytes per key
+  assert.ok(s.bytes <= 48 * s.size, `${s.bytes} bytes for ${s.size} keys`);
+  s.forgetOwner(1);
+  assert.equal(s.has("claude:msg_0"), false);
+  assert.equal(s.has("claude:msg_1"), true);
+  assert.equal(s.size, 666_666);
 });
 
 test("hash53 is a deterministic 53-bit non-zero integer that separates near keys", () => {

@@ -1,0 +1,106 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Adapter, FileParser, ParseSink } from "./adapter.js";
+import { intern, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
+
+/** Copilot CLI's home: `COPILOT_HOME`, else `~/.copilot`. */
+export function copilotHome(env: NodeJS.ProcessEnv): string | null {
+  if (env.COPILOT_HOME) return env.COPILOT_HOME;
+  return env.HOME ? join(env.HOME, ".copilot") : null;
+}
+
+/**
+ * Copilot CLI's session log, `session-state/<session id>/events.jsonl`: one event per line
+ * (`session.start`, `user.message`, `assistant.turn_end`, `session.error`, `session.shutdown`,
+ * as 1.0 writes them; `assistant.message` and `tool.execution_*` as its own
+ * `schemas/session-events.schema.json` defines them). Copilot does not write per-request token
+ * usage to disk (its `assistant.usage` events are ephemeral), so a Copilot session has prompts,
+ * answers, tools, errors and turns but no tokens or cost.
+ */
+class CopilotParser implements FileParser {
+  readonly jsonLines = true;
+  private readonly tools = new Map<string, string>();
+
+  line(text: string, sink: ParseSink): void {
+    const d = parseRecord(text, sink);
+    if (!d) return;
+    const t = time(d.timestamp);
+    const data = obj(d.data);
+    if (t === null || !data || d.ephemeral === true) return;
+    switch (d.type) {
+      case "session.start": {
+        if (typeof data.sessionId === "string") sink.meta({ sessionId: own(data.sessionId) });
+        const cwd = str(obj(data.context)?.cwd);
+        if (cwd) sink.meta({ cwd: own(cwd) });
+        if (typeof data.selectedModel === "string") sink.meta({ model: intern(data.selectedModel) });
+        return;
+      }
+      case "session.model_change":
+        if (typeof data.newModel === "string") sink.meta({ model: intern(data.newModel) });
+        return;
+      case "user.message":
+        sink.event({ kind: "user_prompt", t, text: oneLine(str(data.content) ?? "") });
+        return;
+      case "assistant.message": {
+        const content = str(data.content);
+        if (content) sink.event({ kind: "assistant_text", t, text: oneLine(content) });
+        return;
+      }
+      case "tool.execution_start": {
+        const name = intern(str(data.toolName) ?? "tool");
+        const id = str(data.toolCallId) ?? "";
+        this.tools.set(id, name);
+        if (this.tools.size > 10_000) this.tools.delete(this.tools.keys().next().value!);
+        const args = obj(data.arguments) ?? {};
+        sink.event({ kind: "tool_call", t, tool: name, summary: oneLine(str(args.path) ?? str(args.command) ?? str(data.toolTitle) ?? "") });
+        return;
+      }
+      case "tool.execution_complete": {
+        const ok = data.success !== false;
+        const err = obj(data.error);
+        sink.event({ kind: "tool_result", t, tool: this.tools.get(str(data.toolCallId) ?? "") ?? null, ok, summary: oneLine(str(err?.message) ?? "") });
+        return;
+      }
+      case "session.error": {
+        const status = typeof data.statusCode === "number" ? data.statusCode : null;
+        sink.event({ kind: "api_error", t, status, message: oneLine(str(data.message) ?? "error"), dedupeKey: typeof d.id === "string" ? `copilot:${d.id}` : null });
+        return;
+      }
+      case "assistant.turn_end":
+        sink.event({ kind: "turn_end", t, durationMs: null });
+        sink.event({ kind: "waiting", t, reason: "turn ended; waiting for the next prompt" });
+        return;
+    }
+  }
+}
+
+export const copilotAdapter: Adapter = {
+  provider: "copilot",
+  async listFiles(env) {
+    const home = copilotHome(env);
+    if (!home) return [];
+    const root = join(home, "session-state");
+    const out: string[] = [];
+    let dirs;
+    try {
+      dirs = await readdir(root, { withFileTypes: true });
+    } catch {
+      return out;
+    }
+    for (const d of dirs) {
+      if (!d.isDirectory() || !/^[0-9a-f-]{36}$/.test(d.name)) continue;
+      try {
+        const f = (await readdir(join(root, d.name), { withFileTypes: true })).find((e) => e.name === "events.jsonl");
+        if (f?.isFile()) out.push(join(root, d.name, "events.jsonl"));
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+    return out;
+  },
+  initialMeta(path) {
+    const m = /\/session-state\/([0-9a-f-]{36})\/events\.jsonl$/.exec(path);
+    return m ? { sessionId: m[1] } : {};
+  },
+  newParser: () => new CopilotParser(),
+};
