@@ -21,8 +21,8 @@ function claudeLines(at: number, id: string) {
   const base = { cwd: "", sessionId: "11111111-2222-4333-8444-555555555555", version: "2.0.14" };
   return [
     { ...base, type: "user", timestamp: ts(0), message: { role: "user", content: "fix the auth bug" } },
-    { ...base, type: "assistant", timestamp: ts(1000), requestId: `req_${id}`, message: { id: `msg_${id}`, model: "claude-sonnet-4-5-20250929", role: "assistant", content: [{ type: "text", text: "working" }], stop_reason: "tool_use", usage: { input_tokens: 1000, output_tokens: 500 } } },
-    { ...base, type: "assistant", timestamp: ts(2000), isApiErrorMessage: true, message: { id: `err_${id}`, model: "<synthetic>", role: "assistant", content: [{ type: "text", text: "API Error: 529 overloaded" }], usage: { input_tokens: 0, output_tokens: 0 } } },
+    { ...base, type: "assistant", timestamp: ts(1000), isApiErrorMessage: true, message: { id: `err_${id}`, model: "<synthetic>", role: "assistant", content: [{ type: "text", text: "API Error: 529 overloaded" }], usage: { input_tokens: 0, output_tokens: 0 } } },
+    { ...base, type: "assistant", timestamp: ts(2000), requestId: `req_${id}`, message: { id: `msg_${id}`, model: "claude-sonnet-4-5-20250929", role: "assistant", content: [{ type: "text", text: "working" }], stop_reason: "tool_use", usage: { input_tokens: 1000, output_tokens: 500 } } },
   ];
 }
 
@@ -72,7 +72,7 @@ test("a fake Claude Code process is discovered, mapped to its transcript, and it
   const header = table.stdout.split("\n")[0]!;
   assert.match(header, /^agent +pid +uptime +cpu% +mem +tokens\/min +\$\/hr +err% +last output +status$/);
   const line = table.stdout.split("\n").find((l) => l.includes(String(agent.pid)))!;
-  assert.match(line, /^claude-code +\d+ +\d+s +[\d.]+ +\d+[KM] +300 +\$0\.126 +50\.0 +\ds ago +active$/);
+  assert.match(line, /^claude-code +\d+ +\d+s +[\d.]+ +\d+[KM] +300 +\$0\.126 +50\.0 +\d+s ago +active$/);
   assert.match(table.stdout, /prices as of \d{4}-\d\d-\d\d/);
   const wide = await runCli(["agents", "--wide"], { env });
   assert.match(wide.stdout.split("\n")[0]!, /status +latency p50\/p95 +cwd +model +session +provider$/);

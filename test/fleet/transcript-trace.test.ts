@@ -43,6 +43,7 @@ test("trace --transcript follows the session transcript of an agent on a termina
       `· tool Edit ${join(shop, "auth.py")}`,
       "✗ tool Edit failed: permission denied",
       "! api error 529: API Error: 529 overloaded",
+      "· turn ended in an API error; waiting for the next prompt",
       "< Fixed.",
       "· turn ended; waiting for the next prompt",
       "· trace ended",

@@ -140,6 +140,9 @@ class ClaudeParser implements FileParser {
       if (d.isApiErrorMessage === true || /^API Error/.test(text)) {
         const m = /API Error:?\s*(\d{3})/.exec(text);
         sink.event({ kind: "api_error", t, status: m ? Number(m[1]) : null, message: oneLine(text), dedupeKey: id ? `claude:${id}` : null });
+        // Claude writes this after its retries: the turn is over and it is back at its prompt
+        // (2.1.3xx writes no turn_duration after it)
+        if (d.isApiErrorMessage === true) sink.event({ kind: "waiting", t, reason: "turn ended in an API error; waiting for the next prompt" });
       }
       return;
     }
