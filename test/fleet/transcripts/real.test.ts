@@ -168,3 +168,34 @@ test("a FIFO and a symlink to /dev/zero named like session files neither hang no
   assert.deepEqual(pinned.sessions(), []);
   void readFileSync;
 });
+
+test("cost follows what changed: a live refresh lists only the agent's project and reads only what it can be writing", async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const cfg = join(dir.path, "cfg");
+  const now = Date.parse("2026-11-25T10:00:00Z");
+  const old = new Date(now - 3 * 24 * 3600_000);
+  const { utimesSync } = await import("node:fs");
+  // 2,000 sessions of other projects, and 500 old sessions of the agent's own project
+  for (let p = 0; p < 20; p++) {
+    const project = join(cfg, "projects", `-other-${p}`);
+    mkdirSync(project, { recursive: true });
+    for (let i = 0; i < 100; i++) writeFileSync(join(project, `${String(p).padStart(4, "0")}${String(i).padStart(4, "0")}-2222-4333-8444-555555555555.jsonl`), assistant(`m${p}-${i}`, "r", old.toISOString(), { input_tokens: 1 }) + "\n");
+  }
+  const mine = join(cfg, "projects", "-w");
+  mkdirSync(mine, { recursive: true });
+  for (let i = 0; i < 500; i++) {
+    const f = join(mine, `9999${String(i).padStart(4, "0")}-2222-4333-8444-555555555555.jsonl`);
+    writeFileSync(f, assistant(`o${i}`, "r", old.toISOString(), { input_tokens: 1 }) + "\n");
+    utimesSync(f, old, old);
+  }
+  const live = join(mine, "11111111-2222-4333-8444-555555555555.jsonl");
+  writeFileSync(live, assistant("live", "r", new Date(now - 1000).toISOString(), { input_tokens: 5 }) + "\n");
+  const store = new TranscriptStore({ env: { CLAUDE_CONFIG_DIR: cfg }, now: () => now });
+  const scope = { agents: [{ provider: "claude-code", env: { CLAUDE_CONFIG_DIR: cfg }, cwd: "/w", startTime: now - 60_000, pinned: [] }] };
+  await store.refresh(scope);
+  assert.equal(store.lastRefreshListed, 501, "only the agent's own project folder is listed");
+  assert.deepEqual(store.sessions().map((s) => s.path), [live], "old sessions are not read");
+  await store.refresh(scope);
+  assert.equal(store.lastRefreshBytes, 0, "nothing changed, nothing read");
+});
