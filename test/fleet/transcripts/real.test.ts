@@ -49,6 +49,22 @@ test("Claude Code 2.1.197: the prompt shows, an API error is counted, and the tu
   assert.deepEqual(lines(p)[0], "> say hi");
 });
 
+test("Claude Code 2.1.332 (written by the conformance suite): both sessions' prompts; the API error ends the turn, waiting", async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  cpSync(join(REAL, "claude-code-2.1.332"), join(dir.path, "claude"), { recursive: true });
+  const store = new TranscriptStore({ env: { CLAUDE_CONFIG_DIR: join(dir.path, "claude") }, now: () => LATER, retainMs: 365 * 24 * 3600_000 });
+  await store.refresh();
+  const byId = (id: string) => store.sessions().find((s) => s.sessionId === id)!;
+  const live = byId("e5c1b738-954c-440a-8e87-44974d0f7d14");
+  const prompts = (s: SessionMeta) => store.events(s.path).filter((e) => e.kind === "user_prompt").map((e) => (e as { text: string }).text);
+  assert.deepEqual(prompts(live), ["hello there"]);
+  assert.deepEqual(prompts(byId("8db53434-849e-41ee-86b1-95d631f855d8")), ["say hi"]);
+  assert.equal(store.totals(live.path)!.apiErrors, 1);
+  const sig = transcriptSignals(live, store.events(live.path), store.totals(live.path), { now: LATER });
+  assert.equal(sig.waitingForInput, true);
+});
+
 test("Gemini CLI 0.61 JSON Lines: session id, the project's folder and the prompt (not the set-up context)", async (t) => {
   const { byId, lines } = await load(t);
   const s = byId("e796209a-72a6-4afb-aad0-3f7cdbc8958c");
