@@ -4,15 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FleetAgent, FleetSnapshot } from "../src/fleet/model.js";
 import type { TelemetryEvent } from "../src/telemetry/events.js";
-import { FleetMetrics } from "../src/telemetry/prometheus.js";
+import { FleetMetrics } from "../src/telemetry/fleet-metrics.js";
+import { renderPrometheus } from "../src/telemetry/prometheus.js";
 import { OtlpReceiver } from "../src/telemetry/receiver.js";
-import { TelemetrySpool } from "../src/telemetry/spool.js";
+import { MAX_SPOOL_BYTES, MAX_SPOOL_FILES, TelemetrySpool } from "../src/telemetry/spool.js";
+import { TelemetryStore } from "../src/telemetry/store.js";
 
 /**
  * OTLP receiver throughput (Claude-shaped log events per second, JSON over HTTP with
  * keep-alive, spooled to disk) against an HTTP server that only drains the same requests;
- * and the /metrics rendering time with 100 agents against a registry of the same size
- * holding plain gauges only.
+ * the /metrics rendering time with 100 agents against plain lines of the same count; and
+ * the spool under a flood of 20,000 distinct session ids (files, bytes, a reader's refresh)
+ * against one session.
  */
 const out = (s: string) => process.stdout.write(s + "\n");
 
@@ -57,6 +60,34 @@ async function blast(port: number, body: string, requests: number, concurrency: 
   return (performance.now() - t0) / 1000;
 }
 
+/** 20,000 Claude events, each with its own session id, through the spool; then one reader refresh. */
+async function spoolFlood(write: (s: string) => void): Promise<void> {
+  const run = async (sessions: number) => {
+    const dir = mkdtempSync(join(tmpdir(), "osre-bench-spool-"));
+    try {
+      const spool = new TelemetrySpool(dir);
+      const now = Date.now();
+      const t0 = performance.now();
+      for (let i = 0; i < 20_000; i++) {
+        spool.append([{ provider: "claude-code", sessionId: `s-${i % sessions}`, pid: null, t: now, kind: "request", model: "claude-sonnet-4-5-20250929", latencyMs: 900, usage: { input: 100, output: 50, reasoning: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 }, usd: 0.001, status: null, ok: true, tool: null }]);
+      }
+      const appendS = (performance.now() - t0) / 1000;
+      const st = spool.stats();
+      const store = new TelemetryStore(dir);
+      const t1 = performance.now();
+      await store.refresh();
+      const readMs = performance.now() - t1;
+      return { st, appendS, readMs };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const flood = await run(20_000);
+  const one = await run(1);
+  write(`spool under a flood of 20,000 distinct session ids (bounds: ${MAX_SPOOL_FILES} files, ${MAX_SPOOL_BYTES / 1024 / 1024} MiB):`);
+  write(`  ${flood.st.files} files, ${(flood.st.bytes / 1024).toFixed(0)} KiB kept (${flood.st.evicted.files} evicted), appends ${flood.appendS.toFixed(2)} s, first reader refresh ${flood.readMs.toFixed(0)} ms; baseline one session: ${one.st.files} file, ${(one.st.bytes / 1024).toFixed(0)} KiB, appends ${one.appendS.toFixed(2)} s, refresh ${one.readMs.toFixed(0)} ms`);
+}
+
 export default async function telemetryBench(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), "osre-bench-"));
   try {
@@ -76,7 +107,7 @@ export default async function telemetryBench(): Promise<void> {
 
     const spool = new TelemetrySpool(home);
     let events = 0;
-    const receiver = new OtlpReceiver({ port: 0, onEvents: (e) => { events += e.length; spool.append(e); } });
+    const receiver = new OtlpReceiver({ port: 0, now: () => Date.now(), onEvents: (e) => { events += e.length; spool.append(e); } });
     const port = await receiver.start();
     const s = await blast(port, body, requests, 8);
     await receiver.close();
@@ -93,26 +124,28 @@ export default async function telemetryBench(): Promise<void> {
     const tel = new Map<number, TelemetryEvent[]>(agents.map((a) => [a.pid, Array.from({ length: 50 }, (_, j) => ({ provider: "claude-code", sessionId: null, pid: a.pid, t: j, kind: "request" as const, model: "m", latencyMs: 500 + j * 20, usage: null, usd: null, status: null, ok: true, tool: null }))]));
     const m = new FleetMetrics();
     m.update(snap, (_s, pid) => tel.get(pid) ?? [], 0.04);
+    m.update(snap, (_s, pid) => tel.get(pid) ?? [], 0.04);
     const times: number[] = [];
-    let bytes = 0;
+    let text = "";
     for (let i = 0; i < 50; i++) {
       const t0 = performance.now();
-      bytes = (await m.text()).length;
+      text = renderPrometheus(m.collect());
       times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
-    const { Registry, Gauge } = await import("prom-client");
-    const r = new Registry();
-    const g = new Gauge({ name: "plain_gauge", help: "h", labelNames: ["agent", "pid", "provider", "model", "host"], registers: [r] });
-    for (let i = 0; i < 100 * 14; i++) g.set({ agent: `a${i}`, pid: String(i), provider: "p", model: "m", host: "h" }, i);
+    const lines = text.split("\n").length;
     const base: number[] = [];
     for (let i = 0; i < 50; i++) {
       const t0 = performance.now();
-      await r.metrics();
+      const l: string[] = [];
+      for (let j = 0; j < lines; j++) l.push(`plain_gauge{agent="a${j}",pid="${j}",provider="p"} ${j}`);
+      l.join("\n");
       base.push(performance.now() - t0);
     }
     base.sort((a, b) => a - b);
-    out(`/metrics with 100 agents (${Math.round(bytes / 1024)} KiB): median ${times[25]!.toFixed(1)} ms, max ${times[49]!.toFixed(1)} ms; baseline ${100 * 14} plain gauge series median ${base[25]!.toFixed(1)} ms`);
+    out(`/metrics with 100 agents (${lines} lines, ${Math.round(text.length / 1024)} KiB): median ${times[25]!.toFixed(1)} ms, max ${times[49]!.toFixed(1)} ms; baseline ${lines} plain lines joined: median ${base[25]!.toFixed(1)} ms`);
+
+    await spoolFlood(out);
   } finally {
     rmSync(home, { recursive: true, force: true });
   }

@@ -31,6 +31,7 @@ export function buildRegistry(): CommandRegistry {
   registry.register(lazy(c.incidents, async () => (await import("./incidents.js")).incidentsCommand));
   registry.register(lazy(c.kill, async () => (await import("./kill.js")).killCommand));
   registry.register(lazy(c.watch, async () => (await import("./watch.js")).watchCommand));
+  registry.register(lazy(c.alertRules, async () => (await import("./alert-rules.js")).alertRulesCommand));
   registry.register(lazy(c.conflicts, async () => (await import("./conflicts.js")).conflictsCommand));
   registry.register(lazy(c.claim, async () => (await import("./claims.js")).claimCommand));
   registry.register(lazy(c.release, async () => (await import("./claims.js")).releaseCommand));

@@ -1,7 +1,9 @@
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
-import type { OtlpPush } from "../telemetry/otlp-export.js";
-import type { FleetMetrics } from "../telemetry/prometheus.js";
+import type { FleetMetrics } from "../telemetry/fleet-metrics.js";
+import type { OtlpProtocol, OtlpPush } from "../telemetry/otlp-export.js";
 import type { OtlpReceiver } from "../telemetry/receiver.js";
+import type { TelemetrySpool } from "../telemetry/spool.js";
+import { escapeText } from "../term/sanitize.js";
 import { parseFlags } from "../shell/args.js";
 import { ConfigWatcher } from "../slo/config.js";
 import { parseFloatLike } from "../slo/number.js";
@@ -10,7 +12,7 @@ import { markBreaches, newCollector } from "./agents.js";
 import { CATALOG } from "./catalog.js";
 
 const USAGE =
-  "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL]";
+  "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL [--otlp-protocol http/protobuf|http/json]]";
 
 function portFlag(raw: string | undefined, flag: string): number | undefined {
   if (raw === undefined) return undefined;
@@ -47,6 +49,7 @@ export const watchCommand: CommandSpec = {
         "metrics-port": { type: "string" },
         "metrics-host": { type: "string" },
         "otlp-endpoint": { type: "string" },
+        "otlp-protocol": { type: "string" },
       },
       USAGE,
     );
@@ -66,11 +69,15 @@ export const watchCommand: CommandSpec = {
     const metricsPort = portFlag(values["metrics-port"] as string | undefined, "--metrics-port");
     const endpoint = values["otlp-endpoint"] as string | undefined;
     if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw new UsageError(`invalid --otlp-endpoint: ${endpoint} (an http:// or https:// URL)`);
+    const protocol = values["otlp-protocol"] as string | undefined;
+    if (protocol !== undefined && protocol !== "http/protobuf" && protocol !== "http/json") throw new UsageError(`invalid --otlp-protocol: ${protocol} (http/protobuf or http/json)`);
+    if (protocol !== undefined && endpoint === undefined) throw new UsageError("--otlp-protocol needs --otlp-endpoint");
     const collector = newCollector(ctx, config);
     const closers: Array<() => Promise<void>> = [];
     let metrics: FleetMetrics | undefined;
     let push: OtlpPush | undefined;
     let receiver: OtlpReceiver | undefined;
+    let spool: TelemetrySpool | undefined;
     const dog = new Watchdog({
       home: ctx.home,
       env: ctx.env,
@@ -81,22 +88,26 @@ export const watchCommand: CommandSpec = {
       onSnapshot: (snap, seconds) => {
         markBreaches(snap, ctx.home);
         metrics?.update(snap, (sid, pid) => collector.telemetry?.eventsFor(sid, pid) ?? [], seconds);
-        push?.update(snap);
+        spool?.prune();
+        if (push && metrics) {
+          void push.pushMetrics(metrics.collect());
+          void push.flushLogs();
+        }
       },
       onEvent: (e) => {
         ctx.stdout.write(`${stamp()} ${describeIncident(e)}\n`);
-        push?.incident(e);
+        void push?.incident(e);
       },
       onWarning: (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`),
     });
     try {
       if (otlpPort !== undefined) {
         const host = (values["otlp-host"] as string | undefined) ?? "127.0.0.1";
-        const { OtlpReceiver } = await import("../telemetry/receiver.js");
+        const { OtlpReceiver, receiverToken } = await import("../telemetry/receiver.js");
         const { TelemetrySpool } = await import("../telemetry/spool.js");
-        const spool = new TelemetrySpool(ctx.home);
-        spool.prune();
-        receiver = new OtlpReceiver({ port: otlpPort, host, allowRemote: values["otlp-allow-remote"] === true, onEvents: (events) => spool.append(events) });
+        const sp = new TelemetrySpool(ctx.home);
+        spool = sp;
+        receiver = new OtlpReceiver({ port: otlpPort, host, allowRemote: values["otlp-allow-remote"] === true, token: receiverToken(ctx.home), onEvents: (events) => sp.append(events) });
         let port: number;
         try {
           port = await receiver.start();
@@ -107,26 +118,47 @@ export const watchCommand: CommandSpec = {
         closers.push(() => r.close());
         ctx.stdout.write(`${stamp()} receiving OTLP/HTTP logs and metrics on http://${host.includes(":") ? `[${host}]` : host}:${port}\n`);
       }
+      if (endpoint !== undefined) {
+        const { OtlpPush, resolveExportConfig, ExportConfigError } = await import("../telemetry/otlp-export.js");
+        const flags = { endpoint, ...(protocol ? { protocol: protocol as OtlpProtocol } : {}) };
+        let config;
+        try {
+          config = { metrics: resolveExportConfig("metrics", flags, ctx.env), logs: resolveExportConfig("logs", flags, ctx.env) };
+        } catch (err) {
+          if (err instanceof ExportConfigError) throw new UsageError(err.message);
+          throw err;
+        }
+        push = new OtlpPush(config, (r) => {
+          if (r.failure === null) ctx.stderr.write(`${stamp()} OTLP ${r.signal} push to ${escapeText(r.url)} works again\n`);
+          else ctx.stderr.write(`${stamp()} warning: OTLP ${r.signal} push to ${escapeText(r.url)} failed: ${escapeText(r.failure)}\n`);
+        });
+        ctx.stdout.write(`${stamp()} pushing metrics and incidents to ${escapeText(endpoint)} over OTLP/HTTP (${config.metrics.protocol})\n`);
+      }
+      if (metricsPort !== undefined || push) {
+        const rec = receiver;
+        const sp = spool;
+        const p = push;
+        const { FleetMetrics } = await import("../telemetry/fleet-metrics.js");
+        const { brokerStats } = await import("../bus/client.js");
+        metrics = new FleetMetrics({ receiver: () => rec?.stats, spool: () => sp?.stats(), export: () => p?.stats(), bus: () => brokerStats() });
+      }
+      if (push) {
+        const p = push;
+        const m = metrics!;
+        closers.push(() => p.close(m.collect()));
+      }
       if (metricsPort !== undefined) {
         const host = (values["metrics-host"] as string | undefined) ?? "127.0.0.1";
-        const rec = receiver;
-        const { FleetMetrics, serveMetrics } = await import("../telemetry/prometheus.js");
-        metrics = new FleetMetrics({ receiverStats: () => rec?.stats });
+        const m = metrics!;
+        const { serveMetrics } = await import("../telemetry/prometheus.js");
         let server;
         try {
-          server = await serveMetrics(metrics, metricsPort, host);
+          server = await serveMetrics(() => m.collect(), metricsPort, host);
         } catch (err) {
           throw listenError(err, host, metricsPort);
         }
         closers.push(server.close);
         ctx.stdout.write(`${stamp()} serving Prometheus metrics on http://${host.includes(":") ? `[${host}]` : host}:${server.port}/metrics\n`);
-      }
-      if (endpoint !== undefined) {
-        const { OtlpPush } = await import("../telemetry/otlp-export.js");
-        push = new OtlpPush(endpoint, intervalS * 1000);
-        const p = push;
-        closers.push(() => p.close());
-        ctx.stdout.write(`${stamp()} pushing metrics and incidents to ${endpoint} over OTLP/HTTP\n`);
       }
       if (values.once === true) {
         await dog.tick();

@@ -136,7 +136,7 @@ export class FleetCollector {
       if (o && (o.inputUsdPerMTok !== undefined || o.outputUsdPerMTok !== undefined)) sigOpts.priceOverride = { inputUsdPerMTok: o.inputUsdPerMTok, outputUsdPerMTok: o.outputUsdPerMTok };
       const fromTranscript = session ? transcriptSignals(session, this.store.events(session.path), this.store.totals(session.path), sigOpts) : null;
       const tel = this.telemetry ? this.telemetry.eventsFor(fromTranscript?.sessionId ?? null, r.proc.pid) : [];
-      const transcript = mergeTelemetry(fromTranscript, tel, sigOpts);
+      const transcript = mergeTelemetry(fromTranscript, tel, sigOpts, tel.length ? this.telemetry?.totalsFor(fromTranscript?.sessionId ?? null, r.proc.pid) : undefined);
       const resource = this.resources(r.proc, tree, table, now);
       const stdout = await resolveStdTarget(r.proc.pid, 1, this.opts.procRoot ? { procRoot: this.opts.procRoot } : {});
       let stdoutPath: string | null = null;

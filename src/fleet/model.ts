@@ -1,3 +1,5 @@
+import type { TokenUsage } from "./transcripts/types.js";
+
 /**
  * The plain data model of the fleet: typed records, no I/O. Collectors fill it,
  * evaluators (status, SLOs, conflicts) read it, views render it.
@@ -93,6 +95,8 @@ export interface TranscriptSignals {
   working?: boolean;
   /** Requests of the trailing hour, oldest first, for windowed evaluators. */
   recent: RequestSample[];
+  /** Cumulative figures of the whole session (requests include errors), for counters; null when unknown. */
+  totals?: { requests: number; errors: number; usage: TokenUsage } | null;
 }
 
 export type AgentStatus = "active" | "idle" | "stuck" | "waiting" | "exited" | "unknown";

@@ -10,6 +10,8 @@ export interface SignalOptions {
   windowMs?: number;
   priceOverride?: { inputUsdPerMTok?: number; outputUsdPerMTok?: number };
   modelOverride?: string;
+  /** Use the cost the agent states for a request (Claude Code's telemetry `cost_usd`) over the price table. */
+  preferReportedUsd?: boolean;
 }
 
 export const DEFAULT_WINDOW_MS = 5 * 60 * 1000;
@@ -55,7 +57,7 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
     switch (e.kind) {
       case "request": {
         const price = priceOf(e.model);
-        const usd = price ? costUsd(e.usage, price, e.t) : aider && e.reportedUsd !== null ? e.reportedUsd : null;
+        const usd = opts.preferReportedUsd && e.reportedUsd !== null ? e.reportedUsd : price ? costUsd(e.usage, price, e.t) : aider && e.reportedUsd !== null ? e.reportedUsd : null;
         const n = totalTokens(e.usage);
         if (e.t >= now - HOUR) {
           recent.push({ t: e.t, tokens: n, usd, error: false, latencyMs: null });
@@ -125,5 +127,6 @@ export function transcriptSignals(session: SessionMeta, events: readonly Transcr
     waitingForInput: waiting,
     working,
     recent,
+    totals: totals ? { requests: totals.requests + totals.apiErrors, errors: totals.apiErrors, usage: totals.usage } : null,
   };
 }

@@ -6,6 +6,12 @@ import { attrs, anyValue, type LogsRequest } from "./otlp.js";
  * `claude_code.api_error`, `claude_code.tool_result`), Gemini CLI (`gemini_cli.api_response`,
  * `gemini_cli.api_error`, `gemini_cli.tool_call`) and Codex (`codex.api_request`,
  * `codex.sse_event` with `response.completed`). Others are counted and ignored.
+ *
+ * Kinds: `request` is one model request (its duration is the request latency; Claude and
+ * Gemini also carry its usage); `usage` is the usage of a request already counted (Codex
+ * reports the HTTP request and the completed response as two events); `api_error` is a
+ * request that failed for good (Claude emits it after its retries, so its duration is not
+ * a request latency); `tool_result` a tool run.
  */
 export interface TelemetryEvent {
   provider: string;
@@ -14,7 +20,7 @@ export interface TelemetryEvent {
   pid: number | null;
   /** ms since epoch. */
   t: number;
-  kind: "request" | "api_error" | "tool_result";
+  kind: "request" | "usage" | "api_error" | "tool_result";
   model: string | null;
   latencyMs: number | null;
   usage: TokenUsage | null;
@@ -53,9 +59,15 @@ function usageOf(a: Record<string, unknown>, keys: { in: string[]; out: string[]
 }
 
 /** One log record to an event, or null when it is not one we use. */
+/** The agent an event comes from: its name's prefix says it (`claude_code.api_request`), else the resource's `service.name`. */
+export function providerOf(name: string, service: string): string | null {
+  const prefix = /^(claude_code|gemini_cli|codex)\./.exec(name)?.[1];
+  if (prefix) return prefix === "claude_code" ? "claude-code" : prefix === "gemini_cli" ? "gemini" : "codex";
+  return /claude/i.test(service) ? "claude-code" : /gemini/i.test(service) ? "gemini" : /codex/i.test(service) ? "codex" : null;
+}
+
 export function toEvent(resource: Record<string, unknown>, a: Record<string, unknown>, name: string, t: number): TelemetryEvent | null {
-  const service = s(resource["service.name"]) ?? "";
-  const provider = /claude/i.test(name) || /claude/i.test(service) ? "claude-code" : /gemini/i.test(name) || /gemini/i.test(service) ? "gemini" : /codex/i.test(name) || /codex/i.test(service) ? "codex" : null;
+  const provider = providerOf(name, s(resource["service.name"]) ?? "");
   if (!provider) return null;
   const base = {
     provider,
@@ -71,24 +83,28 @@ export function toEvent(resource: Record<string, unknown>, a: Record<string, unk
   switch (event) {
     case "api_request": {
       if (provider === "codex") {
+        // the HTTP request: its duration is the latency; the usage comes with sse_event response.completed
         const st = base.status;
-        return { ...base, kind: st !== null && st >= 400 ? "api_error" : "request", usage: null, usd: null, ok: st === null || st < 400 };
+        if (st !== null && st >= 400) return { ...base, kind: "api_error", latencyMs: null, usage: null, usd: null, ok: false };
+        return { ...base, kind: "request", usage: null, usd: null, ok: true };
       }
       const usage = usageOf(a, { in: ["input_tokens"], out: ["output_tokens"], cacheRead: ["cache_read_tokens"], cacheWrite: ["cache_creation_tokens"], reasoning: [] });
       return { ...base, kind: "request", usage, usd: n(a.cost_usd), ok: true };
     }
     case "api_response": {
       const usage = usageOf(a, { in: ["input_token_count"], out: ["output_token_count"], cacheRead: ["cached_content_token_count"], cacheWrite: [], reasoning: ["thoughts_token_count"] });
+      // Gemini bills thoughts as output but reports them apart from output_token_count
+      if (usage) usage.output += usage.reasoning;
       const st = base.status;
-      if (st !== null && st >= 400) return { ...base, kind: "api_error", usage: null, usd: null, ok: false };
+      if (st !== null && st >= 400) return { ...base, kind: "api_error", latencyMs: null, usage: null, usd: null, ok: false };
       return { ...base, kind: "request", usage, usd: null, ok: true };
     }
     case "api_error":
-      return { ...base, kind: "api_error", usage: null, usd: null, ok: false };
+      return { ...base, kind: "api_error", latencyMs: null, usage: null, usd: null, ok: false };
     case "sse_event": {
       if (a["event.kind"] !== "response.completed") return null;
       const usage = usageOf(a, { in: ["input_token_count"], out: ["output_token_count"], cacheRead: ["cached_token_count"], cacheWrite: [], reasoning: ["reasoning_token_count"] });
-      return { ...base, kind: "request", usage, usd: null, ok: true };
+      return { ...base, kind: "usage", latencyMs: null, usage, usd: null, ok: true };
     }
     case "tool_result":
     case "tool_call":
@@ -100,14 +116,19 @@ export function toEvent(resource: Record<string, unknown>, a: Record<string, unk
   }
 }
 
+const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+
 /** Every usable event of a logs export request, plus how many records it held. */
 export function logsToEvents(req: LogsRequest): { events: TelemetryEvent[]; records: number } {
   const events: TelemetryEvent[] = [];
   let records = 0;
-  for (const rl of req.resourceLogs ?? []) {
+  for (const rl of list(req.resourceLogs)) {
+    if (!rl || typeof rl !== "object") continue;
     const resource = attrs(rl.resource?.attributes);
-    for (const sl of rl.scopeLogs ?? []) {
-      for (const r of sl.logRecords ?? []) {
+    for (const sl of list(rl.scopeLogs)) {
+      if (!sl || typeof sl !== "object") continue;
+      for (const r of list(sl.logRecords)) {
+        if (!r || typeof r !== "object") continue;
         records++;
         const a = attrs(r.attributes);
         const body = anyValue(r.body);

@@ -1,4 +1,6 @@
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
+import type { SessionTotals } from "../fleet/transcripts/store.js";
+import { costUsd, priceFor } from "../fleet/pricing/index.js";
 import { join } from "node:path";
 import { IncrementalReader } from "../fleet/transcripts/reader.js";
 import type { TelemetryEvent } from "./events.js";
@@ -12,6 +14,29 @@ interface SessionTelemetry {
   sessionId: string | null;
   pid: number | null;
   events: TelemetryEvent[];
+  /** Every request of the file, not only the retained hour: the session's cumulative figures. */
+  totals: SessionTotals;
+}
+
+const emptyTotals = (): SessionTotals => ({ requests: 0, apiErrors: 0, toolFailures: 0, usage: { input: 0, output: 0, reasoning: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 }, usd: null, unpriced: false });
+
+/** Add one event to a session's cumulative figures (the agent's own cost when it states one, else the price table). */
+function addToTotals(t: SessionTotals, e: TelemetryEvent): void {
+  if (e.kind === "request") t.requests++;
+  else if (e.kind === "api_error") t.apiErrors++;
+  else if (e.kind === "tool_result" && !e.ok) t.toolFailures++;
+  if (!e.usage || (e.kind !== "request" && e.kind !== "usage")) return;
+  const u = t.usage;
+  u.input += e.usage.input;
+  u.output += e.usage.output;
+  u.reasoning += e.usage.reasoning;
+  u.cacheWrite5m += e.usage.cacheWrite5m;
+  u.cacheWrite1h += e.usage.cacheWrite1h;
+  u.cacheRead += e.usage.cacheRead;
+  const price = e.model ? priceFor(e.model) : null;
+  const usd = e.usd ?? (price ? costUsd(e.usage, price, e.t) : null);
+  if (usd === null) t.unpriced = true;
+  else t.usd = (t.usd ?? 0) + usd;
 }
 
 /** Reads the spool incrementally; answers by session id or by pid. */
@@ -34,6 +59,7 @@ export class TelemetryStore {
       return;
     }
     const cutoff = this.now() - TELEMETRY_RETAIN_MS;
+    const present = new Set<string>();
     for (const p of providers) {
       let names: string[] = [];
       try {
@@ -43,9 +69,13 @@ export class TelemetryStore {
       }
       for (const name of names) {
         const path = join(root, p, name);
+        present.add(path);
         let s = this.files.get(path);
         if (!s) {
-          s = { provider: p, sessionId: null, pid: null, events: [] };
+          // a file nobody wrote within the retained hour belongs to no live agent: not read until it changes
+          const st = await stat(path).catch(() => null);
+          if (!st || st.mtimeMs < cutoff) continue;
+          s = { provider: p, sessionId: null, pid: null, events: [], totals: emptyTotals() };
           this.files.set(path, s);
         }
         const state = s;
@@ -55,23 +85,48 @@ export class TelemetryStore {
             (line) => {
               try {
                 const e = JSON.parse(line) as TelemetryEvent;
-                if (typeof e.t !== "number" || e.t < cutoff) return;
+                if (typeof e !== "object" || e === null || typeof e.t !== "number" || typeof e.kind !== "string") return;
                 state.sessionId ??= e.sessionId;
                 state.pid ??= e.pid;
-                state.events.push(e);
+                addToTotals(state.totals, e);
+                if (e.t >= cutoff) state.events.push(e);
               } catch {
                 /* a torn line from a crashed receiver: skip */
               }
             },
             (w) => this.warnings.push(w),
           );
-          if (r.reset) state.events = [];
+          if (r.reset) {
+            state.events = [];
+            state.totals = emptyTotals();
+          }
         } catch {
           this.files.delete(path);
         }
         if (state.events.length && state.events[0]!.t < cutoff) state.events = state.events.filter((e) => e.t >= cutoff);
       }
     }
+    for (const path of this.files.keys()) {
+      if (present.has(path)) continue;
+      this.files.delete(path); // evicted from the spool
+      this.reader.forget(path);
+    }
+  }
+
+  /** Cumulative figures of the sessions eventsFor() answers with. */
+  totalsFor(sessionId: string | null, pid: number | null): SessionTotals | undefined {
+    let out: SessionTotals | undefined;
+    for (const s of this.files.values()) {
+      if (!((sessionId && s.sessionId === sessionId) || (pid !== null && s.pid === pid))) continue;
+      if (!out) out = emptyTotals();
+      out.requests += s.totals.requests;
+      out.apiErrors += s.totals.apiErrors;
+      out.toolFailures += s.totals.toolFailures;
+      for (const k of Object.keys(out.usage) as Array<keyof SessionTotals["usage"]>) out.usage[k] += s.totals.usage[k];
+      if (s.totals.usd !== null) out.usd = (out.usd ?? 0) + s.totals.usd;
+      out.unpriced ||= s.totals.unpriced;
+    }
+    return out;
   }
 
   /** Events of the session with this id, or of the process with this pid; oldest first. */
