@@ -32,3 +32,7 @@ export { evaluateAgent, type SloFinding, type SloName } from "./slo/evaluate.js"
 export { readIncidents, type Incident } from "./slo/incidents.js";
 export { Watchdog, type WatchdogEvent } from "./slo/watchdog.js";
 export { terminate } from "./slo/kill.js";
+export { FleetMetrics, type Collection } from "./telemetry/fleet-metrics.js";
+export { INSTRUMENTS, prometheusName, prometheusLabel } from "./telemetry/instruments.js";
+export { renderPrometheus } from "./telemetry/prometheus.js";
+export { alertRules, alertRulesYaml } from "./telemetry/alert-rules.js";
