@@ -87,14 +87,14 @@ test("one metric model: every /metrics series reaches a protobuf-only OTLP recei
   const pb = await protobufOnlyReceiver(t);
   const watch = new CliProcess(["agents", "watch", "--interval", "0.4", "--metrics-port", "0", "--otlp-port", "0", "--otlp-endpoint", `http://127.0.0.1:${pb.port}`], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitForOutput("Ctrl+C to stop");
+  await watch.waitForOutput("Ctrl+C to stop", 30_000);
   assert.match(watch.stdout, new RegExp(`pushing metrics and incidents to http://127\\.0\\.0\\.1:${pb.port} over OTLP/HTTP \\(http/protobuf\\)\\n`));
   const metricsPort = Number(/serving Prometheus metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(watch.stdout)![1]);
   // new requests after the first sight: the counters count them
-  for (let i = 0; i < 100 && !(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes(`process_pid="${claude.pid}"`); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 400 && !(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes(`process_pid="${claude.pid}"`); i++) await new Promise((r) => setTimeout(r, 100));
   appendFileSync(transcript, claudeLine(1) + claudeLine(2));
   const pushes = () => pb.got.filter((g) => g.path === "/v1/metrics" && g.req);
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 45_000;
   let text = "";
   let last: Map<string, number> | undefined;
   while (Date.now() < deadline) {
@@ -144,7 +144,7 @@ test("one metric model: every /metrics series reaches a protobuf-only OTLP recei
   const own = new OtlpReceiver({ port: 0, onEvents: () => undefined, onMetrics: (m) => received.push(m) });
   const ownPort = await own.start();
   t.after(() => own.close());
-  const once = await runCli(["agents", "watch", "--once", "--otlp-endpoint", `http://127.0.0.1:${ownPort}`, "--otlp-protocol", "http/json"], { env });
+  const once = await runCli(["agents", "watch", "--once", "--otlp-endpoint", `http://127.0.0.1:${ownPort}`, "--otlp-protocol", "http/json"], { env, timeoutMs: 60_000 });
   assert.equal(once.code, 0, once.stderr);
   assert.equal(once.stderr, "");
   assert.ok(received.length >= 1);
@@ -161,18 +161,18 @@ test("a push the receiver refuses is reported once per change of state on stderr
   pb.refuse(400);
   const watch = new CliProcess(["agents", "watch", "--interval", "0.2", "--metrics-port", "0", "--otlp-endpoint", `http://127.0.0.1:${pb.port}`], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitForOutput("Ctrl+C to stop");
+  await watch.waitForOutput("Ctrl+C to stop", 30_000);
   const metricsPort = Number(/serving Prometheus metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(watch.stdout)![1]);
-  await watch.waitFor(() => pb.got.length >= 5, 10_000, "five refused pushes");
+  await watch.waitFor(() => pb.got.length >= 3, 40_000, "three refused pushes");
   const failLine = `warning: OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics failed: HTTP 400 Bad Request: cannot process request\n`;
   assert.equal(watch.stderr.split(failLine).length - 1, 1, watch.stderr);
   assert.match(watch.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ warning: OTLP metrics push/);
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   assert.match(text, /^opensre_export_failing\{signal="metrics"\} 1$/m);
   const failed = Number(/^opensre_export_requests_total\{signal="metrics",result="failed"\} (\d+)$/m.exec(text)![1]);
-  assert.ok(failed >= 4, text);
+  assert.ok(failed >= 2, text);
   pb.refuse(0);
-  await watch.waitFor((_o, e) => e.includes(`OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics works again\n`), 10_000, "recovery");
+  await watch.waitFor((_o, e) => e.includes(`OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics works again\n`), 40_000, "recovery");
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(watch.stderr.split("\n").filter((l) => l).length, 2, watch.stderr);
   const after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -185,6 +185,7 @@ test("the push honours the standard OTEL_EXPORTER_OTLP_* variables (headers, sig
   const { env } = setup(t);
   const pb = await protobufOnlyReceiver(t);
   const r = await runCli(["agents", "watch", "--once", "--otlp-endpoint", "http://127.0.0.1:1"], {
+    timeoutMs: 60_000,
     env: { ...env, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `http://127.0.0.1:${pb.port}/v1/metrics`, OTEL_EXPORTER_OTLP_HEADERS: "Authorization=Bearer%20s3cret,x-tenant=dev", OTEL_EXPORTER_OTLP_COMPRESSION: "gzip", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/protobuf" },
   });
   assert.equal(r.code, 0, r.stderr);
@@ -196,7 +197,7 @@ test("the push honours the standard OTEL_EXPORTER_OTLP_* variables (headers, sig
   assert.deepEqual(parseOtlpHeaders("a=1, b = x%3Dy ,broken,=v"), { a: "1", b: "x=y" });
   const cfg = resolveExportConfig("logs", { endpoint: "http://c:4318/" }, { OTEL_EXPORTER_OTLP_TIMEOUT: "2500", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" });
   assert.deepEqual([cfg.url, cfg.protocol, cfg.timeoutMs, cfg.gzip], ["http://c:4318/v1/logs", "http/json", 2500, false]);
-  const bad = await runCli(["agents", "watch", "--once", "--otlp-endpoint", "http://127.0.0.1:1", "--otlp-protocol", "grpc"], { env });
+  const bad = await runCli(["agents", "watch", "--once", "--otlp-endpoint", "http://127.0.0.1:1", "--otlp-protocol", "grpc"], { env, timeoutMs: 60_000 });
   assert.equal(bad.code, 2);
   assert.equal(bad.stderr, "invalid --otlp-protocol: grpc (http/protobuf or http/json)\n");
   const badEnv = await runCli(["agents", "watch", "--once", "--otlp-endpoint", "http://127.0.0.1:1"], { env: { ...env, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" } });
