@@ -101,10 +101,17 @@ export function prometheusName(i: Pick<Instrument, "name" | "unit" | "kind">): s
   return /^[0-9]/.test(name) ? `_${name}` : name;
 }
 
+const labelNames = new Map<string, string>();
+
 /** The Prometheus label name of an attribute key: `process.pid` → `process_pid`. */
 export function prometheusLabel(key: string): string {
-  const s = key.replace(/[^a-zA-Z0-9_]/g, "_");
-  return /^[0-9]/.test(s) ? `key_${s}` : s;
+  let out = labelNames.get(key);
+  if (out === undefined) {
+    const s = key.replace(/[^a-zA-Z0-9_]/g, "_");
+    out = /^[0-9]/.test(s) ? `key_${s}` : s;
+    if (labelNames.size < 1024) labelNames.set(key, out); // attribute keys are a fixed vocabulary
+  }
+  return out;
 }
 
 /** The Prometheus metric type of an instrument. */

@@ -11,7 +11,7 @@ export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8
 const IDENTIFYING = new Set(["service.name", "service.namespace", "service.instance.id"]);
 
 const escHelp = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-const escValue = (s: string) => s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+const escValue = (s: string) => (/[\\\n"]/.test(s) ? s.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"') : s);
 
 function labels(a: Attrs, extra?: [string, string]): string {
   const parts = Object.entries(a).map(([k, v]) => `${prometheusLabel(k)}="${escValue(String(v))}"`);

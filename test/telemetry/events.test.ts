@@ -84,3 +84,12 @@ test("counters and the latency histogram exist at zero from an agent's first sig
   assert.match(text, /^gen_ai_client_operation_duration_seconds_bucket\{[^}]*le="1\.28"\} 1$/m);
   assert.match(text, /^gen_ai_client_operation_duration_seconds_sum\{[^}]*\} 0\.7$/m);
 });
+
+test("label values from outside are escaped in the exposition (quote, backslash, newline)", () => {
+  const m = new FleetMetrics();
+  const a = agent(T, null);
+  a.name = 'evil"\\\nname';
+  m.update({ takenAt: T, agents: [a], warnings: [] }, () => [], 0.1);
+  const text = renderPrometheus(m.collect());
+  assert.match(text, /^opensre_agent_up\{opensre_agent_name="evil\\"\\\\\\nname",opensre_agent_provider="claude-code",process_pid="4242"\} 1$/m);
+});
