@@ -43,6 +43,7 @@ function setup(t: { after: (f: () => void) => void }) {
     for (const p of table.procs) kids.set(p.ppid, [...(kids.get(p.ppid) ?? []), p.pid]);
     const all = [...started];
     for (let i = 0; i < all.length; i++) all.push(...(kids.get(all[i]!) ?? []));
+    // children first, so none is re-parented out of reach
     for (const pid of all.reverse()) {
       try {
         process.kill(pid, "SIGKILL");
@@ -65,6 +66,17 @@ async function until<T>(what: string, f: () => T | undefined | null | false, tim
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Kills a process and its descendants (Codex's npm wrapper would leave its native child behind). */
+function killTree(root: number): void {
+  for (const pid of [...tree(root)].reverse()) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
   }
 }
 
@@ -171,7 +183,7 @@ test(`Codex ${PINS["@openai/codex"]}: codex exec and a fork of it, each under it
   const row = await oneRow(osre, a.pid!, "codex");
   assert.equal(row.transcript!.sessionId, id);
   await traceShows(osre, row.pid, "> say hi");
-  a.kill("SIGKILL");
+  killTree(a.pid!);
 
   const f = spawn(bins.codex!, ["exec", "fork", "--skip-git-repo-check", id, "and now bye"], { cwd: proj, env, stdio: "ignore" });
   started.push(f.pid!);
