@@ -6,7 +6,9 @@ import { sweepRegistry } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { UNKNOWN_COMMAND } from "../shell/run.js";
-import { ConfigWatcher } from "../slo/config.js";
+import { ConfigWatcher, settingsFor, type SloSettings } from "../slo/config.js";
+import { evaluateAgent } from "../slo/evaluate.js";
+import { fmtUsd } from "../fleet/format.js";
 import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
 import { plainTable } from "../term/table.js";
@@ -106,9 +108,57 @@ export const agentsCommand: CommandSpec = {
     const raw = (values.interval as string | undefined) ?? String(WATCH_INTERVAL_S);
     const interval = Number(raw);
     if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`invalid --interval: ${raw} (seconds, at least 0.2)`);
+    if (values.json !== true && ctx.stdout.isTTY === true) return liveView(ctx, collector, config, interval * 1000);
     return watchFleet(ctx, () => snapshot(collector, ctx.home, config), interval * 1000, wide, values.json === true);
   },
 };
+
+const TOP_USAGE = "usage: /top [--interval S]";
+
+/** `opensre top`: the live view, a short name for `opensre agents --watch`. */
+export const topCommand: CommandSpec = {
+  ...CATALOG.top,
+  async run(args, ctx) {
+    const { values, positionals } = parseFlags(args, { interval: { type: "string" } }, TOP_USAGE);
+    if (positionals.length) throw new UsageError(TOP_USAGE);
+    return agentsCommand.run(["--watch", ...(values.interval !== undefined ? ["--interval", values.interval as string] : [])], ctx);
+  },
+};
+
+/** Target of each SLO, as the details page shows it. */
+function sloTarget(slo: string, s: SloSettings): string {
+  if (slo === "cost") return `budget ${fmtUsd(s.hourly_budget_usd ?? null)}/h`;
+  if (slo === "progress") return `output within ${s.progress_minutes}m`;
+  if (slo === "errors") return `errors under ${s.error_rate_pct}%`;
+  return slo;
+}
+
+/** The full-screen view on a terminal, fed by the same refresh as the one-shot table. */
+async function liveView(ctx: CommandContext, collector: FleetCollector, config: ConfigWatcher, intervalMs: number): Promise<number> {
+  const { runFleetView } = await import("../tui/fleet-view.js");
+  return runFleetView(ctx, {
+    title: "opensre top",
+    intervalMs,
+    source: {
+      take: () => snapshot(collector, ctx.home, config),
+      toolCalls: (a, max) => {
+        const path = a.transcript?.transcriptPath;
+        if (!path) return [];
+        const calls: { at: number; tool: string; summary: string }[] = [];
+        const events = collector.store.events(path);
+        for (let i = events.length - 1; i >= 0 && calls.length < max; i--) {
+          const e = events[i]!;
+          if (e.kind === "tool_call") calls.push({ at: e.t, tool: e.tool, summary: e.summary });
+        }
+        return calls.reverse();
+      },
+      slos: (a, now) => {
+        const settings = settingsFor(config.current().config, a.name, a.provider);
+        return evaluateAgent(a, settings, now).map((f) => ({ slo: f.slo, target: sloTarget(f.slo, settings), breached: f.breached, detail: f.detail }));
+      },
+    },
+  });
+}
 
 /** Live view: refresh, draw, wait; the next refresh starts only after the previous one is drawn. */
 async function watchFleet(ctx: CommandContext, take: () => Promise<FleetSnapshot>, intervalMs: number, wide: boolean, json: boolean): Promise<number> {

@@ -9,7 +9,8 @@ import type { CommandSpec } from "../shell/command.js";
 export type CommandMeta = Pick<CommandSpec, "path" | "summary" | "usage">;
 
 export const CATALOG = {
-  agents: { path: ["agents"], summary: "the fleet dashboard: every local AI agent with its golden signals", usage: "usage: /agents [--wide] [--json] [--watch [--interval S]]" },
+  agents: { path: ["agents"], summary: "the fleet dashboard: every local AI agent with its golden signals (--watch: the live view)", usage: "usage: /agents [--wide] [--json] [--watch [--interval S]]" },
+  top: { path: ["top"], summary: "the live fleet view, full screen (≡ /agents --watch): select, sort, filter, details, trace, bus, incidents, kill", usage: "usage: /top [--interval S]" },
   bus: { path: ["agents","bus"], summary: "tail the local bus of findings between agents (live, Ctrl-C to exit)", usage: "usage: /agents bus [--json]" },
   publish: { path: ["agents","publish"], summary: "publish one finding on the bus (for shell scripts and agents without Node code)", usage: "usage: /agents publish --agent NAME:PID --summary TEXT [--topic finding] [--source S] [--path P] [--data JSON]" },
   trace: { path: ["agents","trace"], summary: "live tail of an agent's stdout (like kubectl logs -f); Ctrl+C to stop", usage: "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]" },

@@ -1,15 +1,7 @@
 import { fmtAgo, fmtBytes, fmtDuration } from "../fleet/format.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
-import {
-  ackEvent,
-  findIncident,
-  incidentState,
-  readIncidents,
-  resolveEvent,
-  withIncidents,
-  type Incident,
-} from "../slo/incidents.js";
+import { closeIncident, findIncident, incidentState, readIncidents, type Incident } from "../slo/incidents.js";
 import { AnsiSanitizer } from "../trace/ansi.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
@@ -58,17 +50,9 @@ export function renderIncident(i: Incident, now: number): string {
 }
 
 async function closeLoop(home: string, raw: string, action: "ack" | "resolve"): Promise<string> {
-  return withIncidents(home, (incidents) => {
-    const found = findIncident(incidents, raw);
-    if (typeof found === "string") throw new CommandError(found);
-    if (found.resolved_at) throw new CommandError(`incident ${found.id} is already resolved`);
-    const at = new Date();
-    if (action === "ack") {
-      if (found.acked_at) return { result: `incident ${found.id} was already acknowledged`, events: [] };
-      return { result: `acknowledged ${found.id}`, events: [ackEvent(found.id, at)] };
-    }
-    return { result: `resolved ${found.id}`, events: [resolveEvent(found.id, at, "resolved by user")] };
-  });
+  const r = await closeIncident(home, raw, action);
+  if (!r.ok) throw new CommandError(r.message);
+  return r.message;
 }
 
 export const incidentsCommand: CommandSpec = {

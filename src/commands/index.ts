@@ -21,6 +21,7 @@ export function buildRegistry(): CommandRegistry {
   const registry = new CommandRegistry();
   const c = CATALOG;
   registry.register(lazy(c.agents, async () => (await import("./agents.js")).agentsCommand));
+  registry.register(lazy(c.top, async () => (await import("./agents.js")).topCommand));
   registry.register(lazy(c.bus, async () => (await import("./bus.js")).busCommand));
   registry.register(lazy(c.publish, async () => (await import("./bus.js")).publishCommand));
   registry.register(lazy(c.trace, async () => (await import("./trace.js")).traceCommand));

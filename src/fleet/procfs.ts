@@ -281,3 +281,27 @@ export function processLocationEnv(pid: number, procRoot = "/proc"): Record<stri
   }
   return out;
 }
+
+/**
+ * Connections accepted on the Unix socket bound at `path` (Linux `/proc/net/unix`: the
+ * server side of each connection carries the bound path and state 03, connected); null
+ * where it cannot be known (no /proc, another platform). The live view's count of bus peers
+ * when the broker runs in another process.
+ */
+export function unixSocketConnections(path: string, procRoot = "/proc"): number | null {
+  let text: string;
+  try {
+    text = readFileSync(`${procRoot}/net/unix`, "latin1");
+  } catch {
+    return null;
+  }
+  let n = 0;
+  for (let at = text.indexOf(path); at >= 0; at = text.indexOf(path, at + path.length)) {
+    const start = text.lastIndexOf("\n", at) + 1;
+    const end = text.indexOf("\n", at);
+    // Num RefCount Protocol Flags Type St Inode Path (the path may hold spaces)
+    const m = /^\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s+\S+\s(.*)$/.exec(text.slice(start, end < 0 ? undefined : end));
+    if (m && m[1] === "03" && m[2] === path) n++;
+  }
+  return n;
+}

@@ -157,6 +157,26 @@ export function findIncident(incidents: readonly Incident[], raw: string): Incid
   return `no such incident: ${raw}`;
 }
 
+/** `acknowledged 1a2b3c4d`, or why not (`no such incident: …`, `incident … is already resolved`). */
+export type CloseResult = { ok: boolean; message: string };
+
+/**
+ * Acknowledge or resolve one incident (by id or unique prefix) under the store's lock:
+ * what `incidents ack|resolve` and the live view's `a`/`r` both do.
+ */
+export async function closeIncident(home: string, raw: string, action: "ack" | "resolve", at = new Date()): Promise<CloseResult> {
+  return withIncidents<CloseResult>(home, (incidents) => {
+    const found = findIncident(incidents, raw);
+    if (typeof found === "string") return { result: { ok: false, message: found }, events: [] };
+    if (found.resolved_at) return { result: { ok: false, message: `incident ${found.id} is already resolved` }, events: [] };
+    if (action === "ack") {
+      if (found.acked_at) return { result: { ok: true, message: `incident ${found.id} was already acknowledged` }, events: [] };
+      return { result: { ok: true, message: `acknowledged ${found.id}` }, events: [ackEvent(found.id, at)] };
+    }
+    return { result: { ok: true, message: `resolved ${found.id}` }, events: [resolveEvent(found.id, at, "resolved by user")] };
+  });
+}
+
 export function openEvent(incident: Incident): IncidentEvent {
   return { event: "open", incident };
 }

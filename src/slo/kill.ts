@@ -1,4 +1,8 @@
 import { readFileSync } from "node:fs";
+import { forgetAgent, lookupAgent } from "../fleet/registry.js";
+import { escapeText } from "../term/sanitize.js";
+import { isPidAlive } from "../util/pid.js";
+import { killEvent, withIncidents } from "./incidents.js";
 
 /** SIGTERM gets this long to work before SIGKILL. */
 export const KILL_GRACE_MS = 5000;
@@ -61,4 +65,42 @@ export function describeKill(o: Extract<KillOutcome, { ok: true }>): string {
   const after = `${(o.elapsedMs / 1000).toFixed(1)}s`;
   const sent = o.signal === "SIGTERM" ? "Sent SIGTERM" : "Sent SIGTERM, then SIGKILL";
   return o.exited ? `${sent}. Process exited after ${after}.` : `${sent}, but process may still be running after ${after}.`;
+}
+
+/** What a kill may go ahead on: the process and how to name it, or why not. */
+export type KillCheck = { ok: true; pid: number; label: string } | { ok: false; message: string };
+
+/**
+ * The guards every kill passes, from the `kill` command and from the live view alike:
+ * never this process, never a pid that is not running. The label names a registered
+ * agent (`auth-fixer (pid 4968)`, escaped) or the bare pid.
+ */
+export function checkKill(home: string, pid: number): KillCheck {
+  if (pid === process.pid) return { ok: false, message: "refusing to kill the opensre process itself" };
+  if (!isPidAlive(pid)) return { ok: false, message: `no such process: pid ${pid}` };
+  const rec = lookupAgent(home, pid);
+  return { ok: true, pid, label: rec ? `${escapeText(rec.name)} (pid ${pid})` : `pid ${pid}` };
+}
+
+/** The question asked before a kill (the `kill` command and the live view ask the same). */
+export const killQuestion = (label: string): string => `About to SIGTERM ${label}. Confirm? [y/N] `;
+/** A yes to `killQuestion`. */
+export const isKillConfirmed = (answer: string): boolean => /^y(es)?$/i.test(answer.trim());
+
+export type KillResult = { ok: true; line: string; exited: boolean } | { ok: false; message: string };
+
+/**
+ * Stop a checked agent: SIGTERM, the grace period, SIGKILL; an agent that exited leaves the
+ * registry, and the kill is recorded on its open incidents.
+ */
+export async function killAgent(home: string, pid: number, opts: { graceMs?: number; confirmMs?: number } = {}): Promise<KillResult> {
+  const outcome = await terminate(pid, opts);
+  if (!outcome.ok) return { ok: false, message: outcome.message };
+  const line = describeKill(outcome);
+  if (outcome.exited) await forgetAgent(home, pid);
+  await withIncidents(home, (incidents) => ({
+    result: undefined,
+    events: incidents.filter((i) => i.pid === pid && !i.resolved_at).map((i) => killEvent(i.id, new Date(), outcome.signal, line)),
+  }));
+  return { ok: true, line, exited: outcome.exited };
 }

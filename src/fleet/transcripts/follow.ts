@@ -37,24 +37,37 @@ export function renderEvent(e: TranscriptEvent): string | null {
   }
 }
 
+export interface TranscriptFollowOptions {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  procRoot?: string;
+  signal: AbortSignal;
+  /** Show this many events from before the start (default none). */
+  tailLines?: number;
+  /** The session transcript was found; what is appended from now on follows. */
+  onStart(path: string): void;
+  /** One readable line per event (`renderEvent`), as written by the agent: escape it for a terminal. */
+  onLine(line: string): void;
+}
+
 /**
- * `opensre agents trace <pid> --transcript`: follow the session transcript of an agent whose
- * stdout is a terminal, as readable prompt / tool / answer lines.
+ * Follow the session transcript of agent `pid` until `signal` aborts or the process exits.
+ * Throws `CommandError` with the user-facing reason when there is nothing to follow.
  */
-export async function runTranscriptTrace(pid: number, label: string, ctx: CommandContext, opts: { tailLines?: number; procRoot?: string } = {}): Promise<number> {
+export async function followTranscript(pid: number, label: string, opts: TranscriptFollowOptions): Promise<"exited" | "interrupted"> {
   const table = readProcessTable({ procRoot: opts.procRoot });
   const proc = table.procs.find((p) => p.pid === pid);
   if (!proc) throw new CommandError(`cannot trace ${label}: no such pid ${pid}`);
-  const registered = lookupAgent(ctx.home, pid);
+  const registered = lookupAgent(opts.home, pid);
   const found = discover(table.procs, proc.uid).find((c) => c.proc.pid === pid);
   const provider = registered && registered.provider !== "unknown" ? registered.provider : found?.provider;
   if (!provider) throw new CommandError(`cannot trace ${label} transcript: pid ${pid} is not a known agent (register it with its provider, or run /agents scan --explain)`);
   const none = noTranscriptReason(provider);
   if (none) throw new CommandError(`cannot trace ${label} transcript: ${none}`);
-  const store = new TranscriptStore({ env: ctx.env });
+  const store = new TranscriptStore({ env: opts.env });
   const cwd = processCwd(pid, opts.procRoot);
   if (provider === "aider" && cwd) store.addAiderRoot(cwd);
-  const loc = await locateAgent(pid, provider, proc.startTime, ctx.env, opts.procRoot);
+  const loc = await locateAgent(pid, provider, proc.startTime, opts.env, opts.procRoot);
   const scope: RefreshScope = { agents: scopeOf([{ provider, cwd, startTime: proc.startTime, loc }]) };
   await store.refresh(scope);
   const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot), sessionId: loc.sessionId };
@@ -63,34 +76,52 @@ export async function runTranscriptTrace(pid: number, label: string, ctx: Comman
     const why = loc.sessionId ? ` (its session ${loc.sessionId} has no transcript yet)` : "";
     throw new CommandError(`cannot trace ${label} transcript: no ${provider} session transcript found for pid ${pid}${cwd ? ` in ${cwd}` : ""}${why}`);
   }
-  ctx.stdout.write(`trace ${label} transcript ${session.path}  Ctrl+C to stop\n`);
+  opts.onStart(session.path);
   const shown = new WeakSet<TranscriptEvent>();
   const initial = store.events(session.path);
   const backlog = opts.tailLines !== undefined ? initial.slice(-opts.tailLines) : [];
   for (const e of initial) if (!backlog.includes(e)) shown.add(e);
   let exited = false;
-  while (!ctx.signal.aborted) {
+  const signal = opts.signal;
+  while (!signal.aborted) {
     for (const e of store.events(session.path)) {
       if (shown.has(e)) continue;
       shown.add(e);
       const line = renderEvent(e);
-      if (line) ctx.stdout.write(line + "\n");
+      if (line) opts.onLine(line);
     }
     if (exited) break;
     await new Promise<void>((resolve) => {
       const t = setTimeout(done, TRANSCRIPT_POLL_MS);
       function done() {
         clearTimeout(t);
-        ctx.signal.removeEventListener("abort", done);
+        signal.removeEventListener("abort", done);
         resolve();
       }
-      ctx.signal.addEventListener("abort", done, { once: true });
+      signal.addEventListener("abort", done, { once: true });
     });
-    if (ctx.signal.aborted) break;
+    if (signal.aborted) break;
     exited = !isSameProcess(pid, proc.startTime);
     await store.refresh(scope);
   }
-  if (exited) ctx.stdout.write("· process exited\n");
+  return exited ? "exited" : "interrupted";
+}
+
+/**
+ * `opensre agents trace <pid> --transcript`: follow the session transcript of an agent whose
+ * stdout is a terminal, as readable prompt / tool / answer lines.
+ */
+export async function runTranscriptTrace(pid: number, label: string, ctx: CommandContext, opts: { tailLines?: number; procRoot?: string } = {}): Promise<number> {
+  const end = await followTranscript(pid, label, {
+    home: ctx.home,
+    env: ctx.env,
+    procRoot: opts.procRoot,
+    signal: ctx.signal,
+    tailLines: opts.tailLines,
+    onStart: (path) => ctx.stdout.write(`trace ${label} transcript ${path}  Ctrl+C to stop\n`),
+    onLine: (line) => ctx.stdout.write(line + "\n"),
+  });
+  if (end === "exited") ctx.stdout.write("· process exited\n");
   ctx.stdout.write("· trace ended\n");
   return 0;
 }
