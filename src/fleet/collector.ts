@@ -2,7 +2,7 @@ import { resolveStdTarget } from "../trace/resolve.js";
 import { repoRoot } from "../util/repo.js";
 import { discover, type Candidate } from "./discovery.js";
 import type { AgentRecord, FleetAgent, FleetSnapshot, ResourceSignals } from "./model.js";
-import { processCwd, processOpenFiles, readProcessTable, type ProcInfo, type ProcessTable } from "./procfs.js";
+import { newProcCache, processCwd, processOpenFiles, readProcessTable, type ProcInfo, type ProcessTable } from "./procfs.js";
 import { readRegistry } from "./registry.js";
 import { agentStatus } from "./status.js";
 import { transcriptSignals, type SignalOptions } from "./signals.js";
@@ -52,6 +52,8 @@ export class FleetCollector {
   private readonly now: () => number;
   private prevCpu = new Map<string, { ticks: number; at: number }>();
   private stdoutSeen = new Map<string, { size: number; changedAt: number | null }>();
+  /** Owner and command line of each process, read again only when its image changes (see `ProcCache`). */
+  private readonly procCache = newProcCache();
 
   constructor(opts: CollectorOptions) {
     this.opts = opts;
@@ -64,12 +66,12 @@ export class FleetCollector {
 
   async refresh(): Promise<FleetSnapshot> {
     const warnings: string[] = [];
-    let table = readProcessTable({ procRoot: this.opts.procRoot });
+    let table = readProcessTable({ procRoot: this.opts.procRoot, cache: this.procCache });
     const gap = this.opts.firstSampleMs ?? FIRST_SAMPLE_MS;
     if (this.prevCpu.size === 0 && gap > 0) {
       this.sampleCpu(table);
       await new Promise((r) => setTimeout(r, gap));
-      table = readProcessTable({ procRoot: this.opts.procRoot });
+      table = readProcessTable({ procRoot: this.opts.procRoot, cache: this.procCache });
     }
     const now = this.now();
     const byPid = new Map(table.procs.map((p) => [p.pid, p]));

@@ -116,7 +116,22 @@ const PAGE_SIZE = 4096;
  * Read the whole process table in one pass: Linux `/proc/<pid>/{stat,status,cmdline}`
  * (vanished and unreadable pids are skipped silently); macOS one `ps` call.
  */
-export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Platform } = {}): ProcessTable {
+/**
+ * What stays the same for the life of a process image, kept between reads of the table by a
+ * caller that reads it again and again (the live view): owner and command line, keyed by pid,
+ * start time and `comm`. `comm` changes on execve and on a title change (prctl, Node's
+ * `process.title`), which is when the command line is read again. Entries of pids that are
+ * gone are dropped at each read, so the cache never holds more than the table.
+ */
+export interface ProcCache {
+  entries: Map<number, { start: string; comm: string; uid: number; argv: string[] }>;
+}
+
+export function newProcCache(): ProcCache {
+  return { entries: new Map() };
+}
+
+export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Platform; cache?: ProcCache } = {}): ProcessTable {
   const platform = opts.platform ?? process.platform;
   if (platform === "darwin" && !opts.procRoot) return readPs();
   if (platform !== "linux" && !opts.procRoot) throw new UnsupportedPlatformError(`the fleet view is not supported on ${platform === "win32" ? "Windows" : platform}`);
@@ -125,6 +140,8 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
   const boot = opts.procRoot ? 0 : linuxBootTimeMs();
   const hz = linuxClockTicks();
   const procs: ProcInfo[] = [];
+  const cache = opts.cache;
+  const seen = cache ? new Set<number>() : null;
   let names: string[];
   try {
     names = readdirSync(root);
@@ -138,11 +155,21 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
       const parsed = parseProcStat(readFileSync(`${root}/${name}/stat`, "utf8"));
       if (!parsed) continue;
       const f = parsed.fields;
-      const status = readFileSync(`${root}/${name}/status`, "utf8");
-      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
-      const cmd = readFileSync(`${root}/${name}/cmdline`, "utf8");
-      const argv = cmd.split("\0");
-      if (argv[argv.length - 1] === "") argv.pop();
+      const known = cache?.entries.get(pid);
+      let uid: number;
+      let argv: string[];
+      if (known && known.start === f[19] && known.comm === parsed.comm) {
+        uid = known.uid;
+        argv = known.argv;
+      } else {
+        const status = readFileSync(`${root}/${name}/status`, "utf8");
+        uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+        const cmd = readFileSync(`${root}/${name}/cmdline`, "utf8");
+        argv = cmd.split("\0");
+        if (argv[argv.length - 1] === "") argv.pop();
+        cache?.entries.set(pid, { start: f[19] ?? "", comm: parsed.comm, uid, argv });
+      }
+      seen?.add(pid);
       procs.push({
         pid,
         ppid: Number(f[1]),
@@ -157,6 +184,7 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
       // the process exited between readdir and read, or is not ours to read
     }
   }
+  if (cache && seen) for (const pid of cache.entries.keys()) if (!seen.has(pid)) cache.entries.delete(pid);
   return { procs, at, cpuUnitMs: 1000 / hz };
 }
 

@@ -126,6 +126,8 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
   let confirm: { question: string; yes: () => void } | null = null;
   let message: { text: string; style: Style } | null = null;
   let wake: (() => void) | null = null;
+  /** Bus peers, counted once per refresh (not per keypress: it reads /proc/net/unix). */
+  let peers: number | null = null;
 
   const page = () => stack[stack.length - 1]!;
   const visible = (): FleetAgent[] => sortAgents((snap?.agents ?? []).filter((a) => matchesFilter(a, filter)), SORTS[sort]!);
@@ -249,7 +251,7 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
   function draw(cause: "refresh" | "key" | "data"): void {
     if (stop.signal.aborted) return;
     const h = bodyHeight();
-    const frame: Line[] = [headerLine(opts.title, fleetTotals(snap, incidents, safe(busPeers, null)), snap?.takenAt ?? null, screen.cols), subtitle()];
+    const frame: Line[] = [headerLine(opts.title, fleetTotals(snap, incidents, peers), snap?.takenAt ?? null, screen.cols), subtitle()];
     const b = body(h, screen.cols);
     for (let i = 0; i < h; i++) frame.push(b[i] ?? line());
     frame.push(footer());
@@ -333,6 +335,7 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
     Subscription.open({ path: busPath, signal: p.abort.signal }).then(
       async (sub) => {
         busSub = sub;
+        peers = safe(busPeers, null);
         p.status = { text: `attached (broker pid ${sub.brokerPid})`, style: "dim" };
         draw("data");
         try {
@@ -569,6 +572,7 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
       } catch {
         /* keep the last good list */
       }
+      peers = safe(busPeers, null);
       if (stop.signal.aborted) break;
       draw("refresh");
       await new Promise<void>((resolve) => {

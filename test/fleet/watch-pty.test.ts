@@ -7,7 +7,7 @@ import { PtySession } from "../helpers/pty.js";
 import { isolatedEnv, tempDir } from "../helpers/env.js";
 import { registerAgent, readRegistry } from "../../src/fleet/registry.js";
 
-test("/agents --watch refreshes without queueing and exits on q; the shell sweeps dead pids at start", async (t) => {
+test("/agents --watch opens the live view and leaves it on q and on Ctrl+C; the shell sweeps dead pids at start", async (t) => {
   const dir = tempDir();
   t.after(dir.cleanup);
   const env = isolatedEnv(join(dir.path, "home"));
@@ -28,16 +28,15 @@ test("/agents --watch refreshes without queueing and exits on q; the shell sweep
   assert.deepEqual(readRegistry(home).records.map((r) => r.name), ["reviewer"]);
   let mark = pty.text.length;
   pty.write("/agents --watch --interval 0.3\r");
-  await pty.waitFor("q or Ctrl+C to exit", 10_000, mark);
-  const first = pty.text.indexOf("q or Ctrl+C to exit", mark);
-  await pty.waitFor("q or Ctrl+C to exit", 10_000, first + 5); // a second refresh
+  // on a terminal, --watch is the live view (test/tui/live-view.test.ts has its flows)
+  await pty.waitFor("opensre top", 10_000, mark);
   await pty.waitFor(/reviewer +\d+/, 10_000, mark);
   mark = pty.text.length;
   pty.write("q");
   await pty.waitFor("> ", 10_000, mark);
   mark = pty.text.length;
   pty.write("/agents --watch\r");
-  await pty.waitFor("q or Ctrl+C to exit", 10_000, mark);
+  await pty.waitFor("opensre top", 10_000, mark);
   mark = pty.text.length;
   pty.write("\x03");
   await pty.waitFor("> ", 10_000, mark);
