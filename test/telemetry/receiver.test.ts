@@ -8,10 +8,13 @@ import { join } from "node:path";
 import { OTLPLogExporter as ProtoLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
+import { createRequire } from "node:module";
 import { tempDir } from "../helpers/env.js";
 import { guardConnections, MAX_CONNECTIONS } from "../../src/telemetry/connections.js";
 import type { TelemetryEvent } from "../../src/telemetry/events.js";
 import { OtlpReceiver, peerUid, receiverToken, TOKEN_FILE } from "../../src/telemetry/receiver.js";
+
+const require = createRequire(import.meta.url);
 
 function post(port: number, path: string, body: string | Buffer, headers: Record<string, string> = { "content-type": "application/json" }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -73,6 +76,20 @@ test("the receiver takes only this user's agents: a client of another uid gets 4
   assert.equal((await asNobody({ authorization: `Bearer ${token}` })).stdout, "200 {}");
   assert.equal((await asNobody({ authorization: "Bearer 0000" })).stdout.slice(0, 3), "401");
   assert.equal(events.length, 1);
+  // an agent of that user sends the token the standard way: the official exporter with OTEL_EXPORTER_OTLP_HEADERS
+  const script = [
+    `const { OTLPLogExporter } = require(${JSON.stringify(require.resolve("@opentelemetry/exporter-logs-otlp-http"))});`,
+    `const { LoggerProvider, SimpleLogRecordProcessor } = require(${JSON.stringify(require.resolve("@opentelemetry/sdk-logs"))});`,
+    `const p = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(new OTLPLogExporter())] });`,
+    `p.getLogger("claude-code").emit({ body: "claude_code.api_request", attributes: { "event.name": "claude_code.api_request", "session.id": "via-env", model: "claude-sonnet-4-5-20250929", duration_ms: 100, input_tokens: 1, output_tokens: 1 } });`,
+    `p.forceFlush().then(() => p.shutdown());`,
+  ].join("\n");
+  const official = await new Promise<number | null>((resolve) => {
+    const c = spawn(process.execPath, ["-e", script], { uid: 65534, gid: 65534, cwd: "/", stdio: "ignore", env: { ...process.env, OTEL_SERVICE_NAME: "claude-code", OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_HEADERS: `Authorization=Bearer%20${token}` } });
+    c.on("close", resolve);
+  });
+  assert.equal(official, 0);
+  assert.ok(events.some((x) => x.sessionId === "via-env"), "the official exporter's event arrived with the token from OTEL_EXPORTER_OTLP_HEADERS");
   // our own client is accepted without a token (its socket's owner is our uid)
   assert.equal((await post(port, "/v1/logs", claudeRequest())).status, 200);
   // an event that names a process of another user is kept, but not attributed to that process
