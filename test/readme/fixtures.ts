@@ -1,0 +1,64 @@
+/**
+ * Fixtures of the README examples: each prepares a fresh temp user for one kind of example
+ * (state files, fake agents, transcripts) and says which README literals stand for which
+ * real values of the run (`vars`). See docs/readme-examples.md for the convention.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface FixtureContext {
+  /** The temp dir of this run (removed afterwards). */
+  readonly root: string;
+  /** `$HOME` of the temp user: `<root>/home/dev`; the tool's home is `~/.config/opensre`. */
+  readonly home: string;
+  /** Working directory of every command (default: `$HOME`). */
+  cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+  /**
+   * README literal → real value: literals in a command are replaced by the real value before
+   * it runs, and real values in the output by the literal before comparing (`/home/dev` → `$HOME`
+   * is always there; a fake agent's pid is another). Longest match first.
+   */
+  readonly vars: Map<string, string>;
+  /** Stdin for a command, by its README text (default: empty). */
+  readonly input: Map<string, string>;
+  /** Run at the end of the example, last first (kill fake agents, stop brokers). */
+  readonly cleanups: Array<() => void | Promise<void>>;
+}
+
+/** A command or shell that is running, for fixtures that act while it runs (publish to a live bus view, …). */
+export interface RunHandle {
+  /** What it printed so far. */
+  output(): string;
+  /** Resolves when the output contains `text` (or the command ended). */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+}
+
+export interface Fixture {
+  /** One line: what the temp user has. */
+  readonly summary: string;
+  setup(fx: FixtureContext): Promise<void> | void;
+  /** Runs alongside each command of the example (or the interactive shell), right after it starts. */
+  during?(fx: FixtureContext, run: RunHandle): Promise<void> | void;
+  /** Extra normalisation for what varies in this example only: `[pattern, placeholder]`. */
+  readonly normalise?: ReadonlyArray<[RegExp, string]>;
+}
+
+/** Spawn a process for an example and kill it at the end; its pid is the README's `literal`. */
+export function keep(fx: FixtureContext, child: ChildProcess, literal?: string): ChildProcess {
+  fx.cleanups.push(() => void child.kill("SIGKILL"));
+  if (literal !== undefined) fx.vars.set(literal, String(child.pid));
+  return child;
+}
+
+export const FIXTURES: Record<string, Fixture> = {
+  empty: {
+    summary: "a new user: no state, no agents",
+    setup: () => undefined,
+  },
+  "trace-refusals": {
+    summary: "a process (README pid 17326) whose stdout is a socket; pid 999999 does not exist",
+    setup(fx) {
+      keep(fx, spawn("/bin/sleep", ["300"], { stdio: ["ignore", "pipe", "ignore"] }), "17326");
+    },
+  },
+};

@@ -1,0 +1,32 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describeMismatch, linesMatch, normaliseLine, parseExamples, README, realign, runExample, toReadme } from "./examples.js";
+
+/** Every README example marked `<!-- check: FIXTURE -->` prints what the README shows (docs/readme-examples.md). */
+const examples = parseExamples(readFileSync(README, "utf8"));
+
+test("the README has checked examples", () => {
+  assert.ok(examples.length >= 4, `only ${examples.length} checked examples`);
+});
+
+for (const example of examples) {
+  test(`README.md:${example.line} (${example.fixture}): ${example.body[0] ?? ""}`, async () => {
+    const r = await runExample(example);
+    assert.ok(r.ok, describeMismatch(r));
+  });
+}
+
+test("the checker's normalisation: volatile values, padding, wildcards, literals", () => {
+  assert.equal(normaliseLine("claude-code  6157  2s      0     2M   1s ago"), "claude-code  6157  <dur>  0  <size>  <dur>");
+  assert.equal(normaliseLine("opened     2026-11-25T02:32:29.957Z (1s ago)"), "opened  <time> (<dur>)");
+  assert.equal(normaliseLine("published 8e79f88b-937b-48ac-aa86-df517bde55e7"), "published <uuid>");
+  assert.equal(normaliseLine("^C2026-11-25T02:44:00Z stopped"), "<time> stopped");
+  assert.equal(linesMatch(["a", "…", "z"], ["a", "b", "c", "z"]), true);
+  assert.equal(linesMatch(["a", "…", "z"], ["a", "b"]), false);
+  assert.equal(linesMatch(["a"], ["a", "b"]), false);
+  const vars = new Map([["/home/dev", "/tmp/x/home/dev"], ["5864", "123456"]]);
+  assert.equal(toReadme("pid 123456 in /tmp/x/home/dev/shop", vars), "pid 5864 in /home/dev/shop");
+  assert.deepEqual(realign(["agent  pid     status", "a      123456  ok", "bb     5864    ok"]), ["agent  pid     status", "a      123456  ok", "bb     5864    ok"]);
+  assert.deepEqual(realign(["agent  pid  status", "a  5864  ok"]), ["agent  pid   status", "a      5864  ok"]);
+});
