@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     stdout.write(`opensre-agents ${pkg.version}\n`);
     return 0;
   }
-  if (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help")) {
     stdout.write(
       "usage: opensre                 open the interactive shell\n" +
         "       opensre <command> …     run one command (every /command is also `opensre command`)\n\n" +
@@ -38,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // `opensre /agents bus`, written the way the shell spells it, is `opensre agents bus`
+  if (argv[0]!.startsWith("/") && argv[0]!.length > 1) argv = [argv[0]!.slice(1), ...argv.slice(1)];
   const interrupter = new Interrupter(stdin, () => process.exit(130));
   try {
     const ctx: CommandContext = {

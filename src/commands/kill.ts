@@ -1,7 +1,6 @@
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
-import { parseFlags } from "../shell/args.js";
+import { parseFlags, pidArg } from "../shell/args.js";
 import { checkKill, isKillConfirmed, killAgent, killQuestion } from "../slo/kill.js";
-import { parsePid } from "../util/pid.js";
 import { CATALOG } from "./catalog.js";
 
 export const KILL_USAGE = "usage: /agents kill <pid> [--force]";
@@ -11,9 +10,7 @@ export const killCommand: CommandSpec = {
   async run(args, ctx) {
     const { values, positionals } = parseFlags(args, { force: { type: "boolean" } }, KILL_USAGE);
     if (positionals.length !== 1) throw new UsageError(KILL_USAGE);
-    const raw = positionals[0]!;
-    const pid = parsePid(raw);
-    if (pid === undefined) throw new UsageError(`invalid pid: ${raw} is not an integer`);
+    const pid = pidArg(positionals[0]!);
     // the same guards and question as the live view's K (src/slo/kill.ts)
     const check = checkKill(ctx.home, pid);
     if (!check.ok) throw new CommandError(check.message);

@@ -2,16 +2,14 @@ import { classify, discover, exclusionReason } from "../fleet/discovery.js";
 import { readProcessTable, UnsupportedPlatformError } from "../fleet/procfs.js";
 import { forgetAgent, registerAgent } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
-import { parseFlags } from "../shell/args.js";
-import { isPidAlive, parsePid } from "../util/pid.js";
+import { parseFlags, pidArg as parsePidArg } from "../shell/args.js";
+import { isPidAlive } from "../util/pid.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
 
 function pidArg(raw: string | undefined, usage: string): number {
   if (raw === undefined) throw new UsageError(usage);
-  const pid = parsePid(raw);
-  if (pid === undefined) throw new UsageError(`invalid pid: ${raw} is not an integer`);
-  return pid;
+  return parsePidArg(raw);
 }
 
 function table(_procs: readonly unknown[]) {

@@ -1,8 +1,7 @@
 import { CommandError, UsageError, type CommandContext, type CommandSpec } from "../shell/command.js";
-import { intFlag, parseFlags } from "../shell/args.js";
+import { intFlag, parseFlags, pidArg } from "../shell/args.js";
 import { lookupAgent } from "../fleet/registry.js";
 import { processStartTime } from "../fleet/procfs.js";
-import { parsePid } from "../util/pid.js";
 import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
 import { runTraceSession } from "../trace/session.js";
 import { CATALOG } from "./catalog.js";
@@ -66,9 +65,7 @@ export const traceCommand: CommandSpec = {
       USAGE,
     );
     if (positionals.length !== 1) throw new UsageError(USAGE);
-    const raw = positionals[0]!;
-    const pid = parsePid(raw);
-    if (pid === undefined) throw new UsageError(`invalid pid: ${raw} is not an integer`);
+    const pid = pidArg(positionals[0]!);
     const tailLines = intFlag(values.tail as string | undefined, "--tail");
     const label = traceLabel(ctx.home, pid);
     if (values.transcript === true) {
@@ -78,10 +75,16 @@ export const traceCommand: CommandSpec = {
     const stream = values.stderr === true ? "stderr" : "stdout";
     const resolved = await resolveStdTarget(pid, stream === "stderr" ? 2 : 1, procOptions(ctx));
     const refused = refusal(label, pid, stream, resolved);
-    if (refused || !resolved.ok || resolved.target.kind !== "file") throw new CommandError(refused ?? `cannot trace ${label}`);
+    if (refused || !resolved.ok || resolved.target.kind !== "file") throw new CommandError((refused ?? `cannot trace ${label}`) + transcriptHint(pid, resolved));
     return follow(ctx, pid, label, resolved.target.path, { raw: values.raw === true, tailLines });
   },
 };
+
+/** Output that cannot be tailed (a terminal, the common case, a pipe or a socket) can still be followed through the session transcript. */
+export function transcriptHint(pid: number, r: ResolveResult): string {
+  if (!r.ok || !["terminal", "pipe", "socket", "char_device"].includes(r.target.kind)) return "";
+  return `\nto follow its session transcript instead: /agents trace ${pid} --transcript`;
+}
 
 /** Tests point the resolver at a simulated /proc with OPENSRE_PROC_ROOT; nothing else reads it. */
 function procOptions(ctx: CommandContext): { procRoot?: string } {

@@ -96,6 +96,8 @@ export function askLine(input: Input, output: OutputStream, question: string, si
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     rl.on("SIGINT", onAbort);
+    // an answer without a newline (`printf y | opensre agents kill P`) arrives as a last line at end of input
+    rl.on("line", (line) => finish(line));
     rl.on("close", () => finish(""));
     rl.question(sanitizeTerminal(question), (answer) => finish(answer));
   });

@@ -1,5 +1,8 @@
 import type { CommandSpec, ShellService } from "./command.js";
 
+/** Values of a usage placeholder (`pid` → live pids) for completion. */
+export type CompletionValues = (placeholder: string, ctx: { home: string; env: NodeJS.ProcessEnv }) => Promise<string[]>;
+
 export interface Resolved {
   spec: CommandSpec;
   args: string[];
@@ -13,6 +16,7 @@ export interface Resolved {
 export class CommandRegistry {
   private readonly specs: CommandSpec[] = [];
   private readonly services: ShellService[] = [];
+  private values: CompletionValues = async () => [];
 
   register(spec: CommandSpec): this {
     const key = spec.path.join(" ");
@@ -26,6 +30,16 @@ export class CommandRegistry {
   addShellService(service: ShellService): this {
     this.services.push(service);
     return this;
+  }
+
+  /** Where the shell's Tab completion gets argument values (`pid`, `id`) from. */
+  setCompletionValues(values: CompletionValues): this {
+    this.values = values;
+    return this;
+  }
+
+  completionValues(placeholder: string, ctx: { home: string; env: NodeJS.ProcessEnv }): Promise<string[]> {
+    return this.values(placeholder, ctx);
   }
 
   shellServices(): readonly ShellService[] {

@@ -2,15 +2,18 @@ import { createInterface, clearLine, cursorTo, type Interface } from "node:readl
 import type { CommandContext, OutputStream, ShellServiceContext } from "./command.js";
 import { UsageError } from "./command.js";
 import type { CommandRegistry } from "./registry.js";
-import { completeLine } from "./complete.js";
+import { completeLine, type CompletionSource } from "./complete.js";
+import { installHistorySearch } from "./search.js";
 import { appendHistory, loadHistory, HISTORY_LIMIT } from "./history.js";
 import { askLine, Interrupter } from "./io.js";
-import { helpText, runWords } from "./run.js";
+import { BUILTINS, runWords } from "./run.js";
 import { tokenize } from "./tokenize.js";
 import { ensureHome } from "../util/home.js";
 import { rawOutput } from "../term/output.js";
 
 export const PROMPT = "> ";
+/** How long completion reuses the fleet's pids and incident ids: a burst of Tabs reads the process table once. */
+export const COMPLETION_CACHE_MS = 2_000;
 export const BANNER = "opensre — SRE for the AI agents on this machine. /help for commands, Ctrl+D to exit.";
 
 export interface ShellOptions {
@@ -67,7 +70,20 @@ export async function runShell(opts: ShellOptions): Promise<number> {
     }
   }
 
-  const completer = (line: string) => completeLine(registry, line);
+  const cache = new Map<string, { at: number; values: Promise<string[]> }>();
+  const source: CompletionSource = (placeholder) => {
+    const hit = cache.get(placeholder);
+    if (hit && Date.now() - hit.at < COMPLETION_CACHE_MS) return hit.values;
+    const values = registry.completionValues(placeholder, { home, env });
+    cache.set(placeholder, { at: Date.now(), values });
+    return values;
+  };
+  const completer = (line: string, done: (err: null, result: [string[], string]) => void) => {
+    completeLine(registry, line, source).then(
+      (r) => done(null, r),
+      () => done(null, [[], line]),
+    );
+  };
   const pipedRl = tty ? undefined : createInterface({ input: stdin, terminal: false });
   const pipedLines = pipedRl?.[Symbol.asyncIterator]();
 
@@ -88,6 +104,7 @@ export async function runShell(opts: ShellOptions): Promise<number> {
         tabSize: 4,
       });
       activeRl = rl;
+      const unsearch = installHistorySearch(rl, stdin, PROMPT);
       let settled = false;
       rl.on("SIGINT", () => {
         // Ctrl+C at the prompt clears the line, like a login shell.
@@ -103,6 +120,7 @@ export async function runShell(opts: ShellOptions): Promise<number> {
         resolve(line);
       });
       rl.on("close", () => {
+        unsearch();
         activeRl = undefined;
         if (!settled) {
           settled = true;
@@ -122,11 +140,6 @@ export async function runShell(opts: ShellOptions): Promise<number> {
       const text = line.trim();
       if (text === "") continue;
       if (tty) appendHistory(home, text, history);
-      if (text === "/exit" || text === "/quit") break;
-      if (text === "/help") {
-        stdout.write(helpText(registry));
-        continue;
-      }
       if (!text.startsWith("/")) {
         stderr.write(`not a command: ${text}  (slash commands start with /; try /help)\n`);
         continue;
@@ -138,6 +151,12 @@ export async function runShell(opts: ShellOptions): Promise<number> {
         stderr.write((err instanceof UsageError ? err.message : String(err)) + "\n");
         continue;
       }
+      const builtin = words[0] === "exit" || words[0] === "quit" ? BUILTINS[words[0]]! : undefined;
+      if (builtin && (words.includes("--help") || words.includes("-h"))) {
+        stdout.write(`${builtin.usage}\n  ${builtin.summary}\n`);
+        continue;
+      }
+      if (builtin) break;
       commandRunning = true;
       const interrupter = new Interrupter(stdin);
       try {

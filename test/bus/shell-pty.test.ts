@@ -14,7 +14,7 @@ test("shell end to end: tab-complete /agents b, tail the bus, see a message from
   t.after(() => pty.kill());
   await pty.waitFor("> ");
   let mark = pty.text.length;
-  const [hits] = completeLine(buildRegistry(), "/agents b");
+  const [hits] = await completeLine(buildRegistry(), "/agents b");
   pty.write("/agents b\t");
   if (hits.length === 1) {
     await pty.waitFor("/agents bus ", 10_000, mark);

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CommandRegistry } from "../../src/shell/registry.js";
-import { completeLine } from "../../src/shell/complete.js";
+import { completeLine, usageSlots } from "../../src/shell/complete.js";
+import { buildRegistry } from "../../src/commands/index.js";
 import { tokenize } from "../../src/shell/tokenize.js";
 import type { CommandSpec } from "../../src/shell/command.js";
 
@@ -26,18 +27,56 @@ test("registering the same path twice is a programming error", () => {
   assert.throws(() => r.register(spec(["agents", "bus"])), /already registered: agents bus/);
 });
 
-test("completion completes top-level commands and subcommands", () => {
+test("completion completes top-level commands and subcommands", async () => {
   const r = new CommandRegistry()
     .register(spec(["agents"]))
     .register(spec(["agents", "bus"]))
     .register(spec(["agents", "budget"]))
     .register(spec(["agents", "trace"]));
-  assert.deepEqual(completeLine(r, "/ag"), [["/agents "], "/ag"]);
-  assert.deepEqual(completeLine(r, "/agents t"), [["trace "], "t"]);
-  assert.deepEqual(completeLine(r, "/agents bu"), [["budget", "bus"], "bu"]);
-  assert.deepEqual(completeLine(r, "/agents "), [["budget", "bus", "trace"], ""]);
-  assert.deepEqual(completeLine(r, "/he"), [["/help "], "/he"]);
-  assert.deepEqual(completeLine(r, "plain words"), [[], "plain words"]);
+  assert.deepEqual(await completeLine(r, "/ag"), [["/agents "], "/ag"]);
+  assert.deepEqual(await completeLine(r, "/agents t"), [["trace "], "t"]);
+  assert.deepEqual(await completeLine(r, "/agents bu"), [["budget", "bus"], "bu"]);
+  assert.deepEqual(await completeLine(r, "/agents "), [["budget", "bus", "trace"], ""]);
+  assert.deepEqual(await completeLine(r, "/he"), [["/help "], "/he"]);
+  assert.deepEqual(await completeLine(r, "/help agents b"), [["budget", "bus"], "b"]);
+  assert.deepEqual(await completeLine(r, "plain words"), [[], "plain words"]);
+});
+
+test("completion of the real commands: flags from each usage, incidents verbs, pids and incident ids from their source", async () => {
+  const r = buildRegistry();
+  const source = async (p: string) => {
+    return p === "pid" ? ["4242", "4711", "5864"] : p === "id" ? ["07745542", "0a11ce00"] : [];
+  };
+  assert.deepEqual(await completeLine(r, "/agents trace ", source), [["4242", "4711", "5864"], ""]);
+  assert.deepEqual(await completeLine(r, "/agents trace 47", source), [["4711 "], "47"]);
+  assert.deepEqual(await completeLine(r, "/agents trace 4711 --ta", source), [["--tail "], "--ta"]);
+  assert.deepEqual(await completeLine(r, "/agents trace 4711 --", source), [["--tail", "--stderr", "--raw", "--transcript"], "--"]);
+  assert.deepEqual(await completeLine(r, "/agents trace 4711 --tail ", source), [[], ""], "--tail takes a number: nothing to offer");
+  assert.deepEqual(await completeLine(r, "/agents kill ", source), [["4242", "4711", "5864"], ""]);
+  assert.deepEqual(await completeLine(r, "/agents kill 4242 --f", source), [["--force "], "--f"]);
+  assert.deepEqual(await completeLine(r, "/agents wait 4242 --on 58", source), [["5864 "], "58"]);
+  assert.deepEqual(await completeLine(r, "/agents incidents ", source), [["show", "ack", "resolve"], ""]);
+  assert.deepEqual(await completeLine(r, "/agents incidents re", source), [["resolve "], "re"]);
+  assert.deepEqual(await completeLine(r, "/agents incidents show ", source), [["07745542", "0a11ce00"], ""]);
+  assert.deepEqual(await completeLine(r, "/agents incidents ack 07", source), [["07745542 "], "07"]);
+  assert.deepEqual(await completeLine(r, "/agents incidents --a", source), [["--all "], "--a"]);
+  assert.deepEqual(await completeLine(r, "/agents --w", source), [["--wide", "--watch"], "--w"]);
+  assert.deepEqual(await completeLine(r, "/agents register 4242 ", source), [[], ""], "a name is free text");
+  assert.deepEqual(await completeLine(r, "/agents trace ", async () => Promise.reject(new Error("no /proc"))), [[], ""], "a failing source offers nothing");
+});
+
+test("usage slots: flags, flag values, positionals and verbs read from the usage line", () => {
+  const s = usageSlots({ path: ["agents", "incidents"], usage: "usage: /agents incidents [--all] [--json] | show <id> | ack <id> | resolve <id>" });
+  assert.deepEqual(s.flags, ["--all", "--json"]);
+  assert.deepEqual([...s.verbs], [["show", ["id"]], ["ack", ["id"]], ["resolve", ["id"]]]);
+  const w = usageSlots({ path: ["agents", "wait"], usage: "/agents wait <pid> --on <other-pid>  |  /agents wait <pid> --clear" });
+  assert.deepEqual(w.positionals, ["pid"]);
+  assert.equal(w.flagValues.get("--on"), "other-pid");
+  const t = usageSlots({ path: ["agents", "trace"], usage: "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]" });
+  assert.equal(t.flagValues.get("--tail"), "N");
+  assert.deepEqual(t.positionals, ["pid"]);
+  const reg = usageSlots({ path: ["agents", "register"], usage: "usage: /agents register <pid> [name] [--command C]" });
+  assert.deepEqual(reg.positionals, ["pid", "name"]);
 });
 
 test("tokenize honours quotes and rejects shell operators", () => {

@@ -14,10 +14,10 @@ test("the shell runs /help, reports unknown commands, clears a line on Ctrl+C, e
   t.after(() => pty.kill());
   await pty.waitFor("> ");
   pty.write("/help\r");
-  await pty.waitFor(/\/exit +leave the shell \(or Ctrl\+D\)/);
+  await pty.waitFor(/\/exit +leave the shell \(or \/quit, or Ctrl\+D\)/);
   let mark = pty.text.length;
   pty.write("/nothing here\r");
-  await pty.waitFor("unknown command: nothing here  (try /help)", 10_000, mark);
+  await pty.waitFor("unknown command: /nothing here  (try /help)", 10_000, mark);
   mark = pty.text.length;
   pty.write("half typed\x03");
   await pty.waitFor("^C", 10_000, mark);
@@ -36,7 +36,7 @@ test("the home directory is created 0700 and piped shells run line by line", asy
   assert.equal(existsSync(home), true);
   const { statSync } = await import("node:fs");
   assert.equal(statSync(home).mode & 0o777, 0o700);
-  assert.match(r.stdout, /\/help +show this help/);
+  assert.match(r.stdout, /\/help \[command\] +show this help/);
   assert.match(r.stdout, /^\/agents bus \[--json\] +tail the local bus/m);
   assert.equal(r.stdout.match(/show this help/g)?.length, 1, "nothing runs after /exit");
   assert.equal(r.stderr, "not a command: not slash  (slash commands start with /; try /help)\n");
@@ -48,7 +48,7 @@ test("the CLI reports unknown commands with exit 2 and prints its version", asyn
   const env = isolatedEnv(dir.path);
   const r = await runCli(["agents", "frobnicate"], { env });
   assert.equal(r.code, 2);
-  assert.equal(r.stderr, "unknown command: agents frobnicate  (try /help)\n");
+  assert.equal(r.stderr, "unknown command: agents frobnicate  (try opensre --help)\n");
   const v = await runCli(["--version"], { env });
   assert.match(v.stdout, /^opensre-agents \d+\.\d+\.\d+\n$/);
 });

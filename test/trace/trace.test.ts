@@ -101,16 +101,16 @@ test("targets that cannot be tailed are refused at attach time with the seed's m
   const piped = spawn("python3", ["-c", "import os,sys,time\nr,w=os.pipe()\nos.dup2(w,1)\nprint('ready',flush=True,file=sys.stderr)\ntime.sleep(60)"], { stdio: ["ignore", "ignore", "pipe"] });
   t.after(() => piped.kill("SIGKILL"));
   await new Promise((r) => piped.stderr!.once("data", r));
-  await expect(piped.pid!, `cannot trace pid ${piped.pid}: stdout is a pipe; live tail not supported`);
+  await expect(piped.pid!, `cannot trace pid ${piped.pid}: stdout is a pipe; live tail not supported\nto follow its session transcript instead: /agents trace ${piped.pid} --transcript`);
   // socket
   const sock = spawn("python3", ["-c", "import socket,os,time\ns=socket.socketpair()\nos.dup2(s[0].fileno(),1)\nprint('ready',flush=True,file=__import__('sys').stderr)\ntime.sleep(60)"], { stdio: ["ignore", "ignore", "pipe"] });
   t.after(() => sock.kill("SIGKILL"));
   await new Promise((r) => sock.stderr!.once("data", r));
-  await expect(sock.pid!, `cannot trace pid ${sock.pid}: stdout is a socket; live tail not supported`);
+  await expect(sock.pid!, `cannot trace pid ${sock.pid}: stdout is a socket; live tail not supported\nto follow its session transcript instead: /agents trace ${sock.pid} --transcript`);
   // character device that is not a terminal
   const devnull = spawn(process.execPath, ["-e", "setInterval(()=>{},1e6)"], { stdio: ["ignore", "ignore", "ignore"] });
   t.after(() => devnull.kill("SIGKILL"));
-  await expect(devnull.pid!, `cannot trace pid ${devnull.pid}: stdout is a character device (/dev/null); live tail not supported`);
+  await expect(devnull.pid!, `cannot trace pid ${devnull.pid}: stdout is a character device (/dev/null); live tail not supported\nto follow its session transcript instead: /agents trace ${devnull.pid} --transcript`);
   // a pid that does not exist
   const gone = spawnSync(process.execPath, ["-e", "0"]).pid;
   await expect(gone, `cannot trace pid ${gone}: no such pid ${gone}`);
@@ -132,7 +132,7 @@ test("a terminal target is refused", async (t) => {
   const p = pty.spawn(process.execPath, ["-e", "setInterval(()=>{},1e6)"], { cols: 80, rows: 24, env });
   t.after(() => p.kill("SIGKILL"));
   const r = await runCli(["agents", "trace", String(p.pid)], { env });
-  assert.equal(r.stderr, `cannot trace pid ${p.pid}: stdout is on a terminal; live tail not supported\n`);
+  assert.equal(r.stderr, `cannot trace pid ${p.pid}: stdout is on a terminal; live tail not supported\nto follow its session transcript instead: /agents trace ${p.pid} --transcript\n`);
   assert.equal(r.code, 1);
 });
 
