@@ -1,71 +1,16 @@
 #!/usr/bin/env node
-import { createRequire } from "node:module";
-import { buildRegistry } from "./commands/index.js";
-import type { CommandContext } from "./shell/command.js";
-import { askLine, Interrupter } from "./shell/io.js";
-import { runShell } from "./shell/repl.js";
-import { helpText, runWords } from "./shell/run.js";
-import { opensreHome } from "./util/home.js";
-import { flushOutput, guardOutput, rawOutput } from "./term/output.js";
+/**
+ * `opensre`: the entry point. `--version` answers from package.json alone; everything else
+ * loads the CLI (`main.ts`), whose commands load their own modules on first use, so a
+ * one-shot command pays only for what it runs.
+ */
+import { readFileSync } from "node:fs";
 
-const require = createRequire(import.meta.url);
-
-/** Everything a command prints passes the terminal filter (see `term/output.ts`). */
-const stdout = guardOutput(process.stdout);
-const stderr = guardOutput(process.stderr);
-
-/** `opensre` with no arguments opens the shell; `opensre agents bus` ≡ `/agents bus`. */
-async function main(argv: string[]): Promise<number> {
-  const registry = buildRegistry();
-  const env = process.env;
-  const home = opensreHome(env);
-  const { stdin } = process;
-
-  if (argv.length === 0) {
-    return runShell({ registry, home, env, stdin, stdout, stderr });
-  }
-  if (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version") {
-    const pkg = require("../../package.json") as { version: string };
-    stdout.write(`opensre-agents ${pkg.version}\n`);
-    return 0;
-  }
-  if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help")) {
-    stdout.write(
-      "usage: opensre                 open the interactive shell\n" +
-        "       opensre <command> …     run one command (every /command is also `opensre command`)\n\n" +
-        helpText(registry),
-    );
-    return 0;
-  }
-
-  // `opensre /agents bus`, written the way the shell spells it, is `opensre agents bus`
-  if (argv[0]!.startsWith("/") && argv[0]!.length > 1) argv = [argv[0]!.slice(1), ...argv.slice(1)];
-  const interrupter = new Interrupter(stdin, () => process.exit(130));
-  try {
-    const ctx: CommandContext = {
-      home,
-      env,
-      stdin,
-      stdout,
-      stderr,
-      signal: interrupter.signal,
-      interactive: false,
-      onKey: (l) => interrupter.onKey(l),
-      prompt: (q) => askLine(stdin, rawOutput(stdout), q, interrupter.signal),
-    };
-    return await runWords(registry, argv, ctx);
-  } finally {
-    interrupter.dispose();
-  }
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V" || argv[0] === "version")) {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  process.stdout.write(`opensre-agents ${pkg.version}\n`);
+} else {
+  const { run } = await import("./main.js");
+  run(argv);
 }
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    // Flush what we printed, then exit even if a library left a handle open.
-    void Promise.all([flushOutput(stdout), flushOutput(stderr)]).then(() => process.exit(code));
-  },
-  (err: unknown) => {
-    stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
-    void flushOutput(stderr).then(() => process.exit(1));
-  },
-);

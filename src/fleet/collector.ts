@@ -64,11 +64,19 @@ export class FleetCollector {
 
   readonly telemetry: TelemetryStore | null;
 
+  /** Whether the table holds a discovered agent or a live registered one (cheap: no transcripts). */
+  private anyAgent(table: ProcessTable): boolean {
+    if (discover(table.procs, process.getuid?.() ?? -1, new Set([process.pid])).length > 0) return true;
+    const pids = new Set(table.procs.map((p) => p.pid));
+    return readRegistry(this.opts.home).records.some((r) => pids.has(r.pid));
+  }
+
   async refresh(): Promise<FleetSnapshot> {
     const warnings: string[] = [];
     let table = readProcessTable({ procRoot: this.opts.procRoot, cache: this.procCache });
     const gap = this.opts.firstSampleMs ?? FIRST_SAMPLE_MS;
-    if (this.prevCpu.size === 0 && gap > 0) {
+    // the first CPU sample pair needs a gap; with no agent to measure (an empty fleet) there is nothing to wait for
+    if (this.prevCpu.size === 0 && gap > 0 && this.anyAgent(table)) {
       this.sampleCpu(table);
       await new Promise((r) => setTimeout(r, gap));
       table = readProcessTable({ procRoot: this.opts.procRoot, cache: this.procCache });

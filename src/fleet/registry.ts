@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import { createRequire } from "node:module";
 import type { AgentRecord, Provider } from "./model.js";
 import { isSameProcess, processStartTime } from "./procfs.js";
 import { writeFileAtomicSync } from "../util/atomic.js";
@@ -17,17 +17,25 @@ import { withFileLock } from "../util/lock.js";
 
 export const REGISTRY_FILE = "agents.jsonl";
 
-const recordSchema = z.object({
-  name: z.string().min(1),
-  pid: z.number().int().positive(),
-  command: z.string().default(""),
-  registered_at: z.string().default(""),
-  source: z.enum(["registered", "discovered"]).default("registered"),
-  provider: z.string().default("unknown"),
-  waits_on: z.number().int().positive().nullable().default(null),
-  waits_since: z.string().nullable().default(null),
-  start_time: z.number().nullable().default(null),
-});
+/** The record schema (zod, loaded on the first registry line read: an empty registry never loads it). */
+let recordSchemaCache: ReturnType<typeof buildRecordSchema> | undefined;
+function buildRecordSchema() {
+  const { z } = createRequire(import.meta.url)("zod") as typeof import("zod");
+  return z.object({
+    name: z.string().min(1),
+    pid: z.number().int().positive(),
+    command: z.string().default(""),
+    registered_at: z.string().default(""),
+    source: z.enum(["registered", "discovered"]).default("registered"),
+    provider: z.string().default("unknown"),
+    waits_on: z.number().int().positive().nullable().default(null),
+    waits_since: z.string().nullable().default(null),
+    start_time: z.number().nullable().default(null),
+  });
+}
+function recordSchema(): ReturnType<typeof buildRecordSchema> {
+  return (recordSchemaCache ??= buildRecordSchema());
+}
 
 export interface RegistryContents {
   records: AgentRecord[];
@@ -49,7 +57,7 @@ export function parseRegistry(text: string): RegistryContents {
     if (line.trim() === "") return;
     let reason: string;
     try {
-      const parsed = recordSchema.safeParse(JSON.parse(line));
+      const parsed = recordSchema().safeParse(JSON.parse(line));
       if (parsed.success) {
         records.push(parsed.data as AgentRecord);
         return;

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from "yaml";
-import { z } from "zod";
+import { createRequire } from "node:module";
+import type * as YamlModule from "yaml";
+import type { Document, Node as YamlNode } from "yaml";
+import type { z } from "zod";
 import { writeFileAtomicSync } from "../util/atomic.js";
 import { ensureHome, tildify } from "../util/home.js";
 import { withFileLock } from "../util/lock.js";
@@ -27,34 +29,55 @@ import { didYouMean } from "./did-you-mean.js";
  */
 export const CONFIG_FILE = "agents.yaml";
 
-const finite = (what: string) =>
-  z.number({ error: (iss) => (typeof iss.input === "number" ? `${what} must be a finite number` : `${what} must be a number, not ${iss.input === null ? "empty" : JSON.stringify(iss.input)}`) });
+/**
+ * `yaml` and `zod` are loaded on the first agents.yaml read or write, not at import: most
+ * one-shot commands (and every run without an agents.yaml) never need them.
+ */
+const require = createRequire(import.meta.url);
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  return (yamlModule ??= require("yaml") as typeof YamlModule);
+}
 
-export const sloSchema = z.strictObject({
-  hourly_budget_usd: finite("hourly_budget_usd").refine((n) => n > 0, "hourly_budget_usd must be > 0").optional(),
-  progress_minutes: finite("progress_minutes").refine((n) => n >= 0, "progress_minutes must be ≥ 0").optional(),
-  error_rate_pct: finite("error_rate_pct").refine((n) => n >= 0 && n <= 100, "error_rate_pct must be between 0 and 100").optional(),
-  model: z.string({ error: "model must be a string" }).min(1, "model must not be empty").optional(),
-  input_usd_per_million_tokens: finite("input_usd_per_million_tokens").refine((n) => n >= 0, "input_usd_per_million_tokens must be ≥ 0").optional(),
-  output_usd_per_million_tokens: finite("output_usd_per_million_tokens").refine((n) => n >= 0, "output_usd_per_million_tokens must be ≥ 0").optional(),
-});
-export type SloSettings = z.infer<typeof sloSchema>;
+function buildSchemas() {
+  const { z } = require("zod") as typeof import("zod");
+  const finite = (what: string) =>
+    z.number({ error: (iss) => (typeof iss.input === "number" ? `${what} must be a finite number` : `${what} must be a number, not ${iss.input === null ? "empty" : JSON.stringify(iss.input)}`) });
 
-const watchdogSchema = z.strictObject({
-  interval_seconds: finite("interval_seconds").refine((n) => n >= 0.1, "interval_seconds must be ≥ 0.1").optional(),
-  notify_command: z.string({ error: "notify_command must be a string" }).optional(),
-  cooldown_minutes: finite("cooldown_minutes").refine((n) => n >= 0, "cooldown_minutes must be ≥ 0").optional(),
-});
+  const slo = z.strictObject({
+    hourly_budget_usd: finite("hourly_budget_usd").refine((n) => n > 0, "hourly_budget_usd must be > 0").optional(),
+    progress_minutes: finite("progress_minutes").refine((n) => n >= 0, "progress_minutes must be ≥ 0").optional(),
+    error_rate_pct: finite("error_rate_pct").refine((n) => n >= 0 && n <= 100, "error_rate_pct must be between 0 and 100").optional(),
+    model: z.string({ error: "model must be a string" }).min(1, "model must not be empty").optional(),
+    input_usd_per_million_tokens: finite("input_usd_per_million_tokens").refine((n) => n >= 0, "input_usd_per_million_tokens must be ≥ 0").optional(),
+    output_usd_per_million_tokens: finite("output_usd_per_million_tokens").refine((n) => n >= 0, "output_usd_per_million_tokens must be ≥ 0").optional(),
+  });
 
-/** An empty section (`agents:` with nothing under it) reads as YAML null: treat it as empty. */
-const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
-const entries = z.record(z.string(), orEmpty(sloSchema));
+  const watchdog = z.strictObject({
+    interval_seconds: finite("interval_seconds").refine((n) => n >= 0.1, "interval_seconds must be ≥ 0.1").optional(),
+    notify_command: z.string({ error: "notify_command must be a string" }).optional(),
+    cooldown_minutes: finite("cooldown_minutes").refine((n) => n >= 0, "cooldown_minutes must be ≥ 0").optional(),
+  });
 
-export const configSchema = z.strictObject({
-  agents: orEmpty(entries).optional(),
-  providers: orEmpty(entries).optional(),
-  watchdog: orEmpty(watchdogSchema).optional(),
-});
+  /** An empty section (`agents:` with nothing under it) reads as YAML null: treat it as empty. */
+  const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
+  const entries = z.record(z.string(), orEmpty(slo));
+
+  const config = z.strictObject({
+    agents: orEmpty(entries).optional(),
+    providers: orEmpty(entries).optional(),
+    watchdog: orEmpty(watchdog).optional(),
+  });
+  return { slo, watchdog, config };
+}
+
+let schemas: ReturnType<typeof buildSchemas> | undefined;
+/** The agents.yaml schemas (zod), built on first use. */
+export function configSchemas(): ReturnType<typeof buildSchemas> {
+  return (schemas ??= buildSchemas());
+}
+
+export type SloSettings = z.infer<ReturnType<typeof buildSchemas>["slo"]>;
 
 export interface SloConfig {
   agents: Record<string, SloSettings>;
@@ -76,30 +99,24 @@ export function configPath(home: string): string {
   return join(home, CONFIG_FILE);
 }
 
-const KEYS_AT: Record<string, readonly string[]> = {
-  root: ["agents", "providers", "watchdog"],
-  slo: Object.keys(sloSchema.shape),
-  watchdog: Object.keys(watchdogSchema.shape),
-};
-
 function allowedKeys(path: readonly PropertyKey[]): readonly string[] {
-  if (path.length === 0) return KEYS_AT.root!;
-  if (path[0] === "watchdog") return KEYS_AT.watchdog!;
-  return KEYS_AT.slo!;
+  if (path.length === 0) return ["agents", "providers", "watchdog"];
+  if (path[0] === "watchdog") return Object.keys(configSchemas().watchdog.shape);
+  return Object.keys(configSchemas().slo.shape);
 }
 
 /** Line of the node at `path` (or of the key `key` inside it), 1-based; null if unknown. */
-function lineOf(doc: Document, lc: LineCounter, path: readonly PropertyKey[], key?: string): number | null {
+function lineOf(doc: Document, lc: YamlModule.LineCounter, path: readonly PropertyKey[], key?: string): number | null {
   let node: unknown = doc.contents;
   for (const p of path) {
-    if (!isMap(node)) break;
-    const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === String(p));
+    if (!yaml().isMap(node)) break;
+    const pair = node.items.find((it) => yaml().isScalar(it.key) && String((it.key as YamlModule.Scalar).value) === String(p));
     if (!pair) break;
     node = pair.value;
   }
-  if (key !== undefined && isMap(node)) {
-    const pair = node.items.find((it) => isScalar(it.key) && String(it.key.value) === key);
-    if (isPair(pair) && isScalar(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
+  if (key !== undefined && yaml().isMap(node)) {
+    const pair = node.items.find((it) => yaml().isScalar(it.key) && String((it.key as YamlModule.Scalar).value) === key);
+    if (yaml().isPair(pair) && yaml().isScalar(pair.key) && pair.key.range) return lc.linePos(pair.key.range[0]).line;
   }
   const range = (node as YamlNode | null)?.range;
   return range ? lc.linePos(range[0]).line : null;
@@ -111,6 +128,7 @@ function where(path: readonly PropertyKey[]): string {
 
 /** Parse and validate the text of an agents.yaml; throws ConfigError naming `file` and the line. */
 export function parseConfig(text: string, file = CONFIG_FILE): { config: SloConfig; doc: Document } {
+  const { LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   if (doc.errors.length) {
@@ -122,7 +140,7 @@ export function parseConfig(text: string, file = CONFIG_FILE): { config: SloConf
   if (typeof raw !== "object" || Array.isArray(raw) || raw === null) {
     throw new ConfigError(`${file}: line 1: expected a mapping with agents:, providers: or watchdog:`);
   }
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchemas().config.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path;
@@ -205,6 +223,7 @@ export async function updateAgentSettings(home: string, name: string, patch: Par
   return withFileLock(path + ".lock", () => {
     const text = existsSync(path) ? readFileSync(path, "utf8") : HEADER;
     const { doc } = parseConfig(text, tildify(path));
+    const { isMap } = yaml();
     if (doc.contents === null || !isMap(doc.contents)) doc.contents = doc.createNode({}) as typeof doc.contents;
     if (!isMap(doc.getIn([section], true))) doc.setIn([section], doc.createNode({}));
     const entry = doc.getIn([section, name], true);

@@ -80,7 +80,7 @@ test("--tail N shows the last N lines first; --stderr follows fd 2", async (t) =
   const e = writer(errLog, { fd: 2 });
   t.after(() => e.kill("SIGKILL"));
   const refused = await runCli(["agents", "trace", String(e.pid)], { env });
-  assert.equal(refused.stderr, `cannot trace pid ${e.pid}: stdout is a character device (/dev/null); live tail not supported\n`);
+  assert.equal(refused.stderr, `cannot trace pid ${e.pid}: stdout is a character device (/dev/null); live tail not supported\nto follow its session transcript instead: /agents trace ${e.pid} --transcript\n`);
   const tr2 = new CliProcess(["agents", "trace", String(e.pid), "--stderr"], { env });
   t.after(() => tr2.kill("SIGKILL"));
   await tr2.waitForOutput("Ctrl+C to stop\n");
