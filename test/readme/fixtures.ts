@@ -4,6 +4,9 @@
  * real values of the run (`vars`). See docs/readme-examples.md for the convention.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { registerAgent } from "../../src/fleet/registry.js";
 
 export interface FixtureContext {
   /** The temp dir of this run (removed afterwards). */
@@ -50,6 +53,18 @@ export function keep(fx: FixtureContext, child: ChildProcess, literal?: string):
   return child;
 }
 
+/** The tool's home of the temp user (`~/.config/opensre` under the temp `HOME`, never this process's home). */
+export function toolHome(fx: FixtureContext): string {
+  return fx.env.OPENSRE_HOME || join(fx.home, ".config", "opensre");
+}
+
+/** A process that just sleeps, registered under `name`; its pid is the README's `literal`. */
+export async function registered(fx: FixtureContext, name: string, literal: string, cwd = fx.home, args: string[] = ["/bin/sleep", "300"]): Promise<ChildProcess> {
+  const child = keep(fx, spawn(args[0]!, args.slice(1), { cwd, stdio: "ignore" }), literal);
+  await registerAgent(toolHome(fx), { pid: child.pid!, name });
+  return child;
+}
+
 export const FIXTURES: Record<string, Fixture> = {
   empty: {
     summary: "a new user: no state, no agents",
@@ -59,6 +74,23 @@ export const FIXTURES: Record<string, Fixture> = {
     summary: "a process (README pid 17326) whose stdout is a socket; pid 999999 does not exist",
     setup(fx) {
       keep(fx, spawn("/bin/sleep", ["300"], { stdio: ["ignore", "pipe", "ignore"] }), "17326");
+    },
+  },
+  "registered-pair": {
+    summary: "two registered agents, alpha (README pid 9922) and beta (9923), working in the git repository ~/shop",
+    async setup(fx) {
+      const shop = join(fx.home, "shop");
+      mkdirSync(join(shop, ".git"), { recursive: true });
+      await registered(fx, "alpha", "9922", shop);
+      await registered(fx, "beta", "9923", shop);
+    },
+  },
+  kill: {
+    summary: "auth-fixer (README pid 5864), registered, exits on SIGTERM; pid 7311 ignores SIGTERM",
+    async setup(fx) {
+      await registered(fx, "auth-fixer", "5864");
+      const stubborn = keep(fx, spawn("/bin/sh", ["-c", "trap '' TERM; echo ready; while :; do sleep 1; done"], { stdio: ["ignore", "pipe", "ignore"] }), "7311");
+      await new Promise((r) => stubborn.stdout!.once("data", r));
     },
   },
 };
