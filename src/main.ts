@@ -5,7 +5,7 @@
 import { buildRegistry } from "./commands/index.js";
 import type { CommandContext } from "./shell/command.js";
 import { askLine, Interrupter } from "./shell/io.js";
-import { helpText, runWords } from "./shell/run.js";
+import { cliHelpText, runWords } from "./shell/run.js";
 import { opensreHome } from "./util/home.js";
 import { flushOutput, guardOutput, rawOutput } from "./term/output.js";
 
@@ -25,11 +25,7 @@ async function main(argv: string[]): Promise<number> {
     return runShell({ registry, home, env, stdin, stdout, stderr });
   }
   if (argv.length === 1 && (argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help")) {
-    stdout.write(
-      "usage: opensre                 open the interactive shell\n" +
-        "       opensre <command> …     run one command (every /command is also `opensre command`)\n\n" +
-        helpText(registry),
-    );
+    stdout.write(cliHelpText(registry));
     return 0;
   }
 

@@ -125,3 +125,12 @@ export function helpText(registry: CommandRegistry): string {
   rows.push(["/help [command]", "show this help, or one command's usage"], ["/exit", "leave the shell (or /quit, or Ctrl+D)"]);
   return table(rows);
 }
+
+/** `opensre --help`: how to call the CLI, then every command. */
+export function cliHelpText(registry: CommandRegistry): string {
+  return (
+    "usage: opensre                 open the interactive shell\n" +
+    "       opensre <command> …     run one command (every /command is also `opensre command`)\n\n" +
+    helpText(registry)
+  );
+}
