@@ -38,3 +38,22 @@ export { FleetMetrics, type Collection } from "./telemetry/fleet-metrics.js";
 export { INSTRUMENTS, prometheusName, prometheusLabel } from "./telemetry/instruments.js";
 export { renderPrometheus } from "./telemetry/prometheus.js";
 export { alertRules, alertRulesYaml } from "./telemetry/alert-rules.js";
+export { HistoryStore, historyPath, storeInfo, type StoreInfo } from "./history/store.js";
+export { HistoryIngest, type IngestStats } from "./history/ingest.js";
+export { HistoryRecorder } from "./history/recorder.js";
+export { buildReport, GROUP_BY, type GroupBy, type Report, type ReportRow, type ReportQuery } from "./history/report.js";
+export { HistoryError, HistoryUnavailableError } from "./history/sqlite.js";
+export { querySeries, SERIES_METRICS, type SeriesMetric, type SeriesQuery, type SeriesResult, type Series } from "./history/series.js";
+export { objectiveSli, objectiveStatus, type ObjectiveScope } from "./history/objectives.js";
+export {
+  OBJECTIVE_KINDS,
+  BURN_ALERT_PAIRS,
+  burnThreshold,
+  objectivesOf,
+  budgetStatus,
+  burnRate,
+  type Objective,
+  type ObjectiveKind,
+  type BudgetStatus,
+  type BurnAlertPair,
+} from "./slo/objectives.js";

@@ -17,7 +17,7 @@ export const CATALOG = {
   register: { path: ["agents","register"], summary: "register a process as an agent (its name is shown everywhere)", usage: "usage: /agents register <pid> [name] [--command C]" },
   forget: { path: ["agents","forget"], summary: "remove a process from the agent registry", usage: "usage: /agents forget <pid>" },
   scan: { path: ["agents","scan"], summary: "discover agent processes (--explain says why each matched)", usage: "usage: /agents scan [--register] [--all] [--explain]" },
-  budget: { path: ["agents","budget"], summary: "per-agent SLOs: hourly $ budget, progress minutes, error rate (agents.yaml)", usage: "usage: /agents budget [<agent> [<usd>] [--progress-minutes N] [--error-rate PCT] [--provider]]" },
+  budget: { path: ["agents","budget"], summary: "per-agent SLOs: hourly $ budget, progress minutes, error rate, objectives over a window with their error budget (agents.yaml)", usage: "usage: /agents budget [<agent> [<usd>] [--progress-minutes N] [--error-rate PCT] [--success PCT] [--spend PCT] [--window DURATION] [--provider]]" },
   incidents: { path: ["agents","incidents"], summary: "SLO incidents: list, show <id> (evidence), ack <id>, resolve <id>", usage: "usage: /agents incidents [--all] [--json] | show <id> | ack <id> | resolve <id>" },
   kill: { path: ["agents","kill"], summary: "stop an agent: SIGTERM, 5 s grace, then SIGKILL (asks first unless --force)", usage: "usage: /agents kill <pid> [--force]" },
   watch: { path: ["agents","watch"], summary: "run the SLO watchdog in the foreground (incidents on the bus and to --notify-command)", usage: "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL [--otlp-protocol http/protobuf|http/json]]" },
@@ -28,5 +28,6 @@ export const CATALOG = {
   claims: { path: ["agents","claims"], summary: "list branch and path claims (claims of exited agents have expired)", usage: "/agents claims" },
   wait: { path: ["agents","wait"], summary: "record that one agent waits on another (cycles are refused); --clear ends the wait", usage: "/agents wait <pid> --on <other-pid>  |  /agents wait <pid> --clear" },
   graph: { path: ["agents","graph"], summary: "the wait graph: who waits on whom, for how long, and any cycle", usage: "/agents graph" },
+  report: { path: ["agents","report"], summary: "usage history: tokens, cost, errors, latency and incidents by agent, provider, project, model or period", usage: "usage: /agents report [--by agent|provider|project|model|session|day|week|month] [--since WHEN] [--until WHEN] [--json|--csv] | --store" },
   hook: { path: ["agents","hook"], summary: "Claude Code PreToolUse hook: block an edit another live agent just made or holds a claim on", usage: "usage: /agents hook claude-pretool [--window S]" },
 } as const satisfies Record<string, CommandMeta>;

@@ -39,6 +39,7 @@ export function buildRegistry(): CommandRegistry {
   registry.register(lazy(c.claims, async () => (await import("./claims.js")).claimsCommand));
   registry.register(lazy(c.wait, async () => (await import("./waits.js")).waitCommand));
   registry.register(lazy(c.graph, async () => (await import("./waits.js")).graphCommand));
+  registry.register(lazy(c.report, async () => (await import("./report.js")).reportCommand));
   registry.register(lazy(c.hook, async () => (await import("./hook.js")).hookCommand));
   registry.setCompletionValues(async (placeholder, ctx) => (await import("./completions.js")).completionValues(placeholder, ctx));
   registry.addShellService(lazyService("registry sweep", async () => (await import("./agents.js")).registrySweep));

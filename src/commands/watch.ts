@@ -10,6 +10,7 @@ import { parseFloatLike } from "../slo/number.js";
 import { describeIncident, runWatchdog, Watchdog, WATCH_INTERVAL_S } from "../slo/watchdog.js";
 import { markBreaches, newCollector } from "./agents.js";
 import { CATALOG } from "./catalog.js";
+import type { HistoryRecorder } from "../history/recorder.js";
 
 const USAGE =
   "usage: /agents watch [--interval S] [--notify-command CMD] [--once] [--otlp-port N [--otlp-host H] [--otlp-allow-remote]] [--metrics-port N [--metrics-host H]] [--otlp-endpoint URL [--otlp-protocol http/protobuf|http/json]]";
@@ -24,6 +25,34 @@ function listenError(err: unknown, host: string, port: number): CommandError {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : code === "EADDRNOTAVAIL" ? "address not available" : (err as Error).message;
   return new CommandError(`cannot listen on ${host}:${port}: ${why}`);
+}
+
+/**
+ * The history store for a watchdog, opened on first use. Without the driver, history is off
+ * for the process (one warning); an unusable database (locked, corrupt) is retried each tick
+ * and warned about when its message changes. Never stops the watchdog.
+ */
+export function historyFor(home: string, env: NodeJS.ProcessEnv, warn: (w: string) => void, opts: { quietWithoutDriver?: boolean } = {}): () => Promise<HistoryRecorder | null> {
+  let off = false;
+  let last = "";
+  return async () => {
+    if (off) return null;
+    try {
+      const { sharedRecorder } = await import("../history/recorder.js");
+      const r = await sharedRecorder(home, env);
+      last = "";
+      return r;
+    } catch (err) {
+      const e = err as Error;
+      if (e.name === "HistoryUnavailableError") {
+        off = true;
+        if (opts.quietWithoutDriver) return null; // the shell: history is simply off; /agents report says why
+      } else if (e.name !== "HistoryError") throw err;
+      if (e.message !== last) warn(`history is off: ${e.message}`);
+      last = e.message;
+      return null;
+    }
+  };
 }
 
 function stamp(): string {
@@ -99,6 +128,7 @@ export const watchCommand: CommandSpec = {
         void push?.incident(e);
       },
       onWarning: (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`),
+      history: historyFor(ctx.home, ctx.env, (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`)),
     });
     try {
       if (otlpPort !== undefined) {
@@ -204,6 +234,7 @@ export const watchdogService: ShellService = {
       env,
       collector: newCollector({ home, env }, config),
       config,
+      history: historyFor(home, env, (w) => notify(`· watchdog: ${w}`), { quietWithoutDriver: true }),
       onEvent: (e) => notify(`${e.kind === "open" ? "!" : "·"} ${describeIncident(e)}`),
       onWarning: (w) => {
         if (warned.has(w)) return; // a banner once per distinct problem, not every 30 s

@@ -8,6 +8,7 @@ import { writeFileAtomicSync } from "../util/atomic.js";
 import { ensureHome, tildify } from "../util/home.js";
 import { withFileLock } from "../util/lock.js";
 import { didYouMean } from "./did-you-mean.js";
+import { checkWindow } from "./objectives.js";
 
 /**
  * `agents.yaml`: per-agent (and per-provider default) SLOs and price overrides.
@@ -51,6 +52,16 @@ function buildSchemas() {
     model: z.string({ error: "model must be a string" }).min(1, "model must not be empty").optional(),
     input_usd_per_million_tokens: finite("input_usd_per_million_tokens").refine((n) => n >= 0, "input_usd_per_million_tokens must be ≥ 0").optional(),
     output_usd_per_million_tokens: finite("output_usd_per_million_tokens").refine((n) => n >= 0, "output_usd_per_million_tokens must be ≥ 0").optional(),
+    // objectives over a compliance window, with an error budget (src/slo/objectives.ts)
+    success_objective_pct: finite("success_objective_pct").refine((n) => n > 0 && n < 100, "success_objective_pct must be between 0 and 100 (exclusive)").optional(),
+    spend_objective_pct: finite("spend_objective_pct").refine((n) => n > 0 && n < 100, "spend_objective_pct must be between 0 and 100 (exclusive)").optional(),
+    slo_window: z
+      .string({ error: "slo_window must be a duration such as 28d, 7d or 12h" })
+      .superRefine((v, ctx) => {
+        const problem = checkWindow(v);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
   });
 
   const watchdog = z.strictObject({
@@ -208,7 +219,8 @@ export class ConfigWatcher {
 
 const HEADER = `# opensre agents.yaml: per-agent SLOs and price overrides.
 # agents: <name>: hourly_budget_usd, progress_minutes, error_rate_pct, model,
-#                 input_usd_per_million_tokens, output_usd_per_million_tokens
+#                 input_usd_per_million_tokens, output_usd_per_million_tokens,
+#                 success_objective_pct, spend_objective_pct, slo_window (default 28d)
 # providers: <provider>: the same keys, a default for every session of that provider
 # watchdog: interval_seconds, notify_command, cooldown_minutes
 `;

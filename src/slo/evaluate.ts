@@ -6,7 +6,8 @@ import type { SloSettings } from "./config.js";
  * Each configured SLO yields a finding, breached or not (a non-breached finding
  * resolves an open incident); an SLO whose signal cannot be observed yields nothing.
  */
-export type SloName = "progress" | "cost" | "errors" | "conflict";
+/** `success` and `spend` are the windowed objectives with an error budget (`objectives.ts`). */
+export type SloName = "progress" | "cost" | "errors" | "conflict" | "success" | "spend";
 export const SLO_NAMES: readonly SloName[] = ["progress", "cost", "errors"];
 
 export interface SloFinding {
@@ -118,5 +119,5 @@ export function evaluateAgent(agent: FleetAgent, settings: SloSettings, now: num
 
 /** True when the settings define at least one SLO (price overrides alone do not). */
 export function hasSlo(s: SloSettings): boolean {
-  return s.hourly_budget_usd !== undefined || (s.progress_minutes ?? 0) > 0 || s.error_rate_pct !== undefined;
+  return s.hourly_budget_usd !== undefined || (s.progress_minutes ?? 0) > 0 || s.error_rate_pct !== undefined || s.success_objective_pct !== undefined || s.spend_objective_pct !== undefined;
 }

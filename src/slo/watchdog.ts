@@ -19,6 +19,14 @@ import {
   type IncidentEvidence,
 } from "./incidents.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
+import { evaluateObjectives } from "./burn.js";
+import { objectivesOf, type Objective, type Sli } from "./objectives.js";
+
+/** What the watchdog needs of the history store: keep it current; count an objective's events over a recent period. */
+export interface HistoryHook {
+  update(snap: FleetSnapshot | null): Promise<{ warnings: string[] }>;
+  objectiveSli(agent: string, o: Objective, now: number, ms: number): Sli;
+}
 
 /** Default evaluation interval, seconds. */
 export const WATCH_INTERVAL_S = 30;
@@ -50,6 +58,8 @@ export interface WatchdogOptions {
   alwaysCollect?: boolean;
   /** Each snapshot collected, with the seconds the refresh took. */
   onSnapshot?: (snap: FleetSnapshot, seconds: number) => void;
+  /** Keeps the history store current each tick (with the snapshot when one was collected); failures are warnings. */
+  history?: () => Promise<HistoryHook | null>;
 }
 
 /** The last `bytes` of a file as text (a character cut at the start is dropped). */
@@ -156,6 +166,19 @@ export class Watchdog {
         this.warn(`snapshot handler failed: ${(err as Error).message}`);
       }
     }
+    // History is brought up to date before evaluating when an objective needs its counts;
+    // otherwise after, so it never delays the threshold SLOs.
+    const entries = [...Object.values(config.agents), ...Object.values(config.providers)];
+    const anyObjective = entries.some((s) => s.success_objective_pct !== undefined || s.spend_objective_pct !== undefined);
+    const history = anyObjective ? await this.recordHistory(snap) : null;
+    try {
+      return await this.evaluate(config, anySlo, snap, history);
+    } finally {
+      if (!anyObjective) await this.recordHistory(snap);
+    }
+  }
+
+  private async evaluate(config: SloConfig, anySlo: boolean, snap: FleetSnapshot | null, history: HistoryHook | null): Promise<WatchdogEvent[]> {
     // nothing configured and nothing open: no lock, no file touched
     if (!anySlo && !readIncidents(this.opts.home).incidents.some((i) => !i.resolved_at)) return [];
     const now = this.now();
@@ -163,7 +186,12 @@ export class Watchdog {
     for (const a of snap?.agents ?? []) {
       try {
         const s = settingsFor(config, a.name, a.provider);
-        if (hasSlo(s)) findings.set(a, evaluateAgent(a, s, now, this.opts.windows ?? DEFAULT_WINDOWS));
+        if (!hasSlo(s)) continue;
+        const list = evaluateAgent(a, s, now, this.opts.windows ?? DEFAULT_WINDOWS);
+        const objectives = objectivesOf(s);
+        // windowed objectives are judged from the history store; without it they are not evaluated
+        if (objectives.length && history) list.push(...evaluateObjectives(objectives, (o, ms) => history.objectiveSli(a.name, o, now, ms)));
+        findings.set(a, list);
       } catch (err) {
         this.warn(`could not evaluate ${a.name} (pid ${a.pid}): ${(err as Error).message}`);
       }
@@ -219,13 +247,31 @@ export class Watchdog {
     return events;
   }
 
+  /** Bring the history store up to date; the hook when it is usable this tick, else null (a warning says why). */
+  private async recordHistory(snap: FleetSnapshot | null): Promise<HistoryHook | null> {
+    if (!this.opts.history) return null;
+    try {
+      const recorder = await this.opts.history();
+      if (!recorder) return null;
+      for (const w of (await recorder.update(snap)).warnings) this.warn(`history: ${w}`);
+      return recorder;
+    } catch (err) {
+      this.warn((err as Error).message);
+      return null;
+    }
+  }
+
   /** Why an open incident with no finding this tick should close, or null to keep it open. */
   private staleReason(i: Incident, snap: FleetSnapshot | null, config: SloConfig): string | null {
     const agent = snap?.agents.find((a) => sameAgent(i, a));
     if (i.slo === "conflict") return agent || isPidAlive(i.pid) ? null : "agent exited"; // closed by hand or when the writer exits
     if (agent) {
       const s = settingsFor(config, agent.name, agent.provider);
-      const configured = i.slo === "progress" ? (s.progress_minutes ?? 0) > 0 : i.slo === "cost" ? s.hourly_budget_usd !== undefined : s.error_rate_pct !== undefined;
+      const configured =
+        i.slo === "progress" ? (s.progress_minutes ?? 0) > 0
+        : i.slo === "cost" ? s.hourly_budget_usd !== undefined
+        : i.slo === "success" || i.slo === "spend" ? objectivesOf(s).some((o) => o.kind === i.slo)
+        : s.error_rate_pct !== undefined;
       return configured ? null : "SLO removed from agents.yaml"; // configured but unobservable this tick: keep
     }
     if (!isPidAlive(i.pid)) return "agent exited";
