@@ -8,7 +8,8 @@ import type { SloSettings } from "./config.js";
  */
 /** `success` and `spend` are the windowed objectives with an error budget (`objectives.ts`). */
 export type SloName = "progress" | "cost" | "errors" | "conflict" | "success" | "spend";
-export const SLO_NAMES: readonly SloName[] = ["progress", "cost", "errors"];
+/** The threshold SLOs (the windowed objectives are `OBJECTIVE_KINDS` in objectives.ts). */
+export const SLO_NAMES: readonly Exclude<SloName, "success" | "spend">[] = ["progress", "cost", "errors"];
 
 export interface SloFinding {
   slo: SloName;

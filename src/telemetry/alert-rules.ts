@@ -3,6 +3,7 @@ import { DEFAULT_WINDOW_MS } from "../fleet/signals.js";
 import type { SloConfig, SloSettings } from "../slo/config.js";
 import { DEFAULT_WINDOWS, MIN_REQUESTS_FOR_ERROR_RATE, SLO_NAMES, type SloName } from "../slo/evaluate.js";
 import { I, prometheusName } from "./instruments.js";
+import type { ObjectiveKind } from "../slo/objectives.js";
 
 /**
  * Prometheus alert rules generated from the same SLO definitions the watchdog evaluates
@@ -47,8 +48,12 @@ type Builder = (threshold: number, scope: Scope) => Omit<AlertRule, "labels"> & 
 
 const who = "{{ $labels.opensre_agent_name }} (pid {{ $labels.process_pid }}) on {{ $labels.instance }}";
 
-/** One builder per SLO the watchdog evaluates (`slo/evaluate.ts`), keyed by its agents.yaml setting. */
-export const SLO_RULES: Record<Exclude<SloName, "conflict">, { setting: keyof SloSettings; build: Builder }> = {
+/**
+ * One builder per SLO the watchdog evaluates (`slo/evaluate.ts`), keyed by its agents.yaml setting.
+ * The windowed objectives (`success`, `spend`: `slo/objectives.ts`, their burn-rate pairs in
+ * BURN_ALERT_PAIRS) have no rule yet.
+ */
+export const SLO_RULES: Record<Exclude<SloName, "conflict" | ObjectiveKind>, { setting: keyof SloSettings; build: Builder }> = {
   progress: {
     setting: "progress_minutes",
     build: (minutes, s) => ({
