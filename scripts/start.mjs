@@ -24,9 +24,12 @@ function* sources(dir) {
   }
 }
 
+const client = join(root, "src", "web", "client");
+
 function stale() {
   const config = Math.max(mtime(join(root, "tsconfig.json")), mtime(join(root, "tsconfig.build.json")));
   for (const src of sources(join(root, "src"))) {
+    if (src.startsWith(client)) continue; // the page's script: bundled below, not compiled
     const out = join(root, "dist", relative(root, src)).replace(/\.ts$/, ".js");
     const built = mtime(out);
     if (built < 0 || built < mtime(src) || built < config) return true;
@@ -37,6 +40,12 @@ function stale() {
 if (stale()) {
   const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
   const r = spawnSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+// the web dashboard's page (src/web/client and the view modules it bundles) when a source is newer than the bundle
+const bundle = mtime(join(root, "dist", "src", "web", "assets", "app.js"));
+if ([...sources(join(root, "src"))].some((src) => mtime(src) > bundle) || mtime(join(client, "style.css")) > bundle) {
+  const r = spawnSync(process.execPath, [join(root, "scripts", "build-web.mjs")], { stdio: "inherit" });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 await import(pathToFileURL(join(root, "dist", "src", "cli.js")).href);

@@ -6,9 +6,8 @@ import { sweepRegistry } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { UNKNOWN_COMMAND } from "../shell/run.js";
-import { ConfigWatcher, settingsFor, type SloSettings } from "../slo/config.js";
-import { evaluateAgent } from "../slo/evaluate.js";
-import { fmtUsd } from "../fleet/format.js";
+import { ConfigWatcher, settingsFor } from "../slo/config.js";
+import { evaluateAgent, sloTarget } from "../slo/evaluate.js";
 import { readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
 import { plainTable } from "../term/table.js";
@@ -124,14 +123,6 @@ export const topCommand: CommandSpec = {
     return agentsCommand.run(["--watch", ...(values.interval !== undefined ? ["--interval", values.interval as string] : [])], ctx);
   },
 };
-
-/** Target of each SLO, as the details page shows it. */
-function sloTarget(slo: string, s: SloSettings): string {
-  if (slo === "cost") return `budget ${fmtUsd(s.hourly_budget_usd ?? null)}/h`;
-  if (slo === "progress") return `output within ${s.progress_minutes}m`;
-  if (slo === "errors") return `errors under ${s.error_rate_pct}%`;
-  return slo;
-}
 
 /** The full-screen view on a terminal, fed by the same refresh as the one-shot table. */
 async function liveView(ctx: CommandContext, collector: FleetCollector, config: ConfigWatcher, intervalMs: number): Promise<number> {

@@ -30,4 +30,5 @@ export const CATALOG = {
   graph: { path: ["agents","graph"], summary: "the wait graph: who waits on whom, for how long, and any cycle", usage: "/agents graph" },
   report: { path: ["agents","report"], summary: "usage history: tokens, cost, errors, latency and incidents by agent, provider, project, model or period", usage: "usage: /agents report [--by agent|provider|project|model|session|day|week|month] [--since WHEN] [--until WHEN] [--json|--csv] | --store" },
   hook: { path: ["agents","hook"], summary: "Claude Code PreToolUse hook: block an edit another live agent just made or holds a claim on", usage: "usage: /agents hook claude-pretool [--window S]" },
+  web: { path: ["agents","web"], summary: "the dashboard as a local web page: live fleet, charts, SLOs, incidents, bus, conflicts (loopback, token in the URL)", usage: "usage: /agents web [--port 7464] [--host 127.0.0.1] [--open] [--interval S]" },
 } as const satisfies Record<string, CommandMeta>;

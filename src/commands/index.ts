@@ -41,6 +41,7 @@ export function buildRegistry(): CommandRegistry {
   registry.register(lazy(c.graph, async () => (await import("./waits.js")).graphCommand));
   registry.register(lazy(c.report, async () => (await import("./report.js")).reportCommand));
   registry.register(lazy(c.hook, async () => (await import("./hook.js")).hookCommand));
+  registry.register(lazy(c.web, async () => (await import("./web.js")).webCommand));
   registry.setCompletionValues(async (placeholder, ctx) => (await import("./completions.js")).completionValues(placeholder, ctx));
   registry.addShellService(lazyService("registry sweep", async () => (await import("./agents.js")).registrySweep));
   registry.addShellService(lazyService("slo watchdog", async () => (await import("./watch.js")).watchdogService));

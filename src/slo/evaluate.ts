@@ -1,4 +1,5 @@
 import type { FleetAgent, RequestSample } from "../fleet/model.js";
+import { fmtUsd } from "../fleet/format.js";
 import type { SloSettings } from "./config.js";
 
 /**
@@ -121,4 +122,12 @@ export function evaluateAgent(agent: FleetAgent, settings: SloSettings, now: num
 /** True when the settings define at least one SLO (price overrides alone do not). */
 export function hasSlo(s: SloSettings): boolean {
   return s.hourly_budget_usd !== undefined || (s.progress_minutes ?? 0) > 0 || s.error_rate_pct !== undefined || s.success_objective_pct !== undefined || s.spend_objective_pct !== undefined;
+}
+
+/** What each SLO promises, in a few words (the live view's details, the web page's gauges). */
+export function sloTarget(slo: string, s: SloSettings): string {
+  if (slo === "cost") return `budget ${fmtUsd(s.hourly_budget_usd ?? null)}/h`;
+  if (slo === "progress") return `output within ${s.progress_minutes}m`;
+  if (slo === "errors") return `errors under ${s.error_rate_pct}%`;
+  return slo;
 }

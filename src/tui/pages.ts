@@ -1,5 +1,6 @@
 import { fmtAgo, fmtBytes, fmtDuration, fmtNum, fmtUsd } from "../fleet/format.js";
-import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
+import type { FleetAgent } from "../fleet/model.js";
+import { SORTS, statusKey, type Totals } from "../fleet/view.js";
 import { incidentState, type Incident } from "../slo/incidents.js";
 import { escapeText as esc, sanitizeTerminal } from "../term/sanitize.js";
 import { agentCells, FLEET_COLUMNS, statusCell } from "./fleet-table.js";
@@ -29,78 +30,11 @@ export interface SloLine {
   detail: string;
 }
 
-export const SORTS = ["status", "$/hr", "tokens/min", "cpu", "mem", "uptime"] as const;
-export type SortKey = (typeof SORTS)[number];
-
-const STATUS_RANK: Record<string, number> = { breach: 0, stuck: 1, waiting: 2, active: 3, idle: 4, unknown: 5, exited: 6 };
-
-function statusKey(a: FleetAgent): string {
-  return a.openIncidents.length ? "breach" : a.status;
-}
+export { SORTS, sortAgents, matchesFilter, fleetTotals, type SortKey, type Totals } from "../fleet/view.js";
 
 export function statusStyle(a: FleetAgent): Style {
   const k = statusKey(a);
   return k === "unknown" ? "dim" : (k as Style);
-}
-
-/** Descending by the key, unknown values last; then by pid. */
-export function sortAgents(agents: readonly FleetAgent[], key: SortKey): FleetAgent[] {
-  const num = (a: FleetAgent): number | null => {
-    switch (key) {
-      case "$/hr":
-        return a.transcript?.usdPerHour ?? null;
-      case "tokens/min":
-        return a.transcript?.tokensPerMin ?? null;
-      case "cpu":
-        return a.resource.cpuPct;
-      case "mem":
-        return a.resource.rssBytes;
-      case "uptime":
-        return a.resource.uptimeSec;
-      default:
-        return null;
-    }
-  };
-  return [...agents].sort((a, b) => {
-    if (key === "status") {
-      const d = (STATUS_RANK[statusKey(a)] ?? 9) - (STATUS_RANK[statusKey(b)] ?? 9);
-      if (d) return d;
-      return (b.transcript?.usdPerHour ?? -1) - (a.transcript?.usdPerHour ?? -1) || a.pid - b.pid;
-    }
-    const x = num(a);
-    const y = num(b);
-    if (x === null && y === null) return a.pid - b.pid;
-    if (x === null) return 1;
-    if (y === null) return -1;
-    return y - x || a.pid - b.pid;
-  });
-}
-
-/** Name, provider or folder contains the text (case-insensitive). */
-export function matchesFilter(a: FleetAgent, filter: string): boolean {
-  if (!filter) return true;
-  const f = filter.toLowerCase();
-  return a.name.toLowerCase().includes(f) || a.provider.toLowerCase().includes(f) || (a.cwd ?? "").toLowerCase().includes(f);
-}
-
-export interface Totals {
-  agents: number;
-  usdPerHour: number;
-  tokensPerMin: number;
-  openIncidents: number;
-  /** Peers connected to the bus (other than this view), null when there is no broker. */
-  busPeers: number | null;
-}
-
-export function fleetTotals(snap: FleetSnapshot | null, incidents: readonly Incident[], busPeers: number | null): Totals {
-  const agents = snap?.agents ?? [];
-  return {
-    agents: agents.length,
-    usdPerHour: agents.reduce((s, a) => s + (a.transcript?.usdPerHour ?? 0), 0),
-    tokensPerMin: agents.reduce((s, a) => s + (a.transcript?.tokensPerMin ?? 0), 0),
-    openIncidents: incidents.filter((i) => !i.resolved_at).length,
-    busPeers,
-  };
 }
 
 const plural = (n: number, one: string, many = one + "s") => `${n} ${n === 1 ? one : many}`;

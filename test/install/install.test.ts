@@ -112,7 +112,8 @@ async function assertOneBus(home: string, env: NodeJS.ProcessEnv, py: ReturnType
 test("the packed tarball holds exactly what runs: the compiled src/, docs and README; no tests, benchmarks or maps", () => {
   const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n").map((f) => f.replace(/^package\//, ""));
   assert.ok(files.includes("dist/src/cli.js") && files.includes("dist/src/index.js") && files.includes("dist/src/index.d.ts"));
-  const unexpected = files.filter((f) => !(/^dist\/src\/.*\.(js|d\.ts)$/.test(f) || /^docs\//.test(f) || ["README.md", "package.json"].includes(f)));
+  const unexpected = files.filter((f) => !(/^dist\/src\/.*\.(js|d\.ts)$/.test(f) || /^docs\//.test(f) || ["README.md", "package.json", "dist/src/web/assets/app.css"].includes(f)));
+  assert.ok(files.includes("dist/src/web/assets/app.js"), "the web dashboard's page is built into the package");
   assert.deepEqual(unexpected, []);
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string>; dependencies: Record<string, string>; optionalDependencies: Record<string, string> };
   assert.match(pkg.scripts.prepack!, /build:src/, "npm pack builds first");
