@@ -20,6 +20,10 @@ function openBrowser(url: string, onError: (m: string) => void): void {
   try {
     const child = spawn(cmd, args as string[], { stdio: "ignore", detached: true });
     child.on("error", (err) => onError(`could not open a browser (${cmd}: ${err.message}); open the URL above`));
+    // xdg-open says "no browser" (no desktop, nothing registered for http) by its exit status alone
+    child.on("exit", (code) => {
+      if (code !== null && code !== 0) onError(`could not open a browser (${cmd} exited with status ${code}); open the URL above`);
+    });
     child.unref();
   } catch (err) {
     onError(`could not open a browser (${(err as Error).message}); open the URL above`);
