@@ -1,36 +1,162 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 /**
- * Bus throughput and latency: messages/s delivered and publish→receive latency with 1, 8
- * and 32 subscribers, 200-byte and 16 KiB frames, against a raw Unix-socket echo server
- * measured in the same run; then broker RSS over 1,000,000 messages.
- * The broker (and the echo baseline) run in their own process; publisher and subscribers
- * share this one, so figures are conservative.
+ * The bus against a Python broker, same clients, one run.
+ *
+ * 1. Delivery: 8 subscribers and one publisher at full speed (every publish in flight at
+ *    once), N frames of ~200 bytes, each client its own process. Delivered msgs/s counts
+ *    frames received by all subscribers per second; "lost" is what did not arrive.
+ *    Brokers: ours (a process that only hosts it), the Python-style peer written from the
+ *    seed's wire format (test/helpers/pybus.py), and the Python OpenSRE bus itself when
+ *    OPENSRE_PY_BUS names its module file (bus.py with `_ensure_broker`; never vendored).
+ *    Clients: ours (`publish()`, `Subscription`) and the Python peer's (raw socket, blocking).
+ * 2. Broker RSS under 4,000 slow connections, each holding a 64 KB unfinished frame.
+ *
+ * BUS_BENCH_FRAMES changes N (default 20,000).
  */
 const here = dirname(fileURLToPath(import.meta.url));
-const busIndex = join(here, "..", "src", "bus", "index.js");
+const dist = resolve(here, "..");
+const HOST = join(here, "bus-host.child.js");
+const PEER = join(dist, "test", "helpers", "bus-peer.js");
+const PYBUS = join(dist, "..", "test", "helpers", "pybus.py");
+const N = Number(process.env.BUS_BENCH_FRAMES ?? "20000");
+const SUBSCRIBERS = 8;
 
-const BROKER_SCRIPT = `
-import { ensureBroker } from ${JSON.stringify(busIndex)};
-await ensureBroker(process.argv[1]);
-process.stdout.write("ready\\n");
-setInterval(() => {}, 1 << 30);
-`;
-const ECHO_SCRIPT = `
-import { createServer } from "node:net";
-createServer((s) => s.on("data", (d) => s.write(d))).listen(process.argv[1], () => process.stdout.write("ready\\n"));
+const PY_HOST = `
+import importlib.util, sys, time
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("opensre_bus", sys.argv[1])
+bus = importlib.util.module_from_spec(spec)
+sys.modules["opensre_bus"] = bus
+spec.loader.exec_module(bus)
+bus._ensure_broker(Path(sys.argv[2]))
+print("ready", flush=True)
+while True:
+    time.sleep(3600)
 `;
 
-async function startChild(script: string, socket: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script, socket], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve) => createInterface({ input: child.stdout! }).once("line", () => resolve()));
-  return child;
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "ignore"] });
+  const lines: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (l) => lines.push(l));
+  return { child, lines };
+}
+
+async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+function rssMiB(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+function cpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+type BrokerKind = "ours" | "python-peer" | "opensre-python";
+type ClientKind = "ours" | "python";
+
+function startBroker(kind: BrokerKind, socket: string, env: NodeJS.ProcessEnv): Proc {
+  if (kind === "ours") return start(process.execPath, [HOST, socket], env);
+  if (kind === "python-peer") return start("python3", [PYBUS, "broker", socket], env);
+  return start("python3", ["-c", PY_HOST, process.env.OPENSRE_PY_BUS!, socket], env);
+}
+
+interface Result {
+  delivered: number;
+  lost: number;
+  secs: number;
+  rss: number;
+  brokerCpuUsPerDelivery: number;
+}
+
+async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result | string> {
+  const dir = mkdtempSync(join(tmpdir(), "osre-bench-"));
+  const socket = join(dir, "agents-bus.sock");
+  const env = { ...process.env, OPENSRE_HOME: dir, BUS_PEER_SOCKET: socket, BUS_PEER_QUIET: "1", BUS_PEER_COUNT: String(N) };
+  const procs: Proc[] = [];
+  try {
+    const b = startBroker(broker, socket, env);
+    procs.push(b);
+    if (!(await until(() => b.lines.some((l) => l.startsWith("ready")), 60_000))) return "broker did not start";
+    const subs: Proc[] = [];
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const s =
+        clients === "ours"
+          ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "sub" })
+          : start("python3", [PYBUS, "sub", socket, "--quiet", "--count", String(N)], env);
+      subs.push(s);
+      procs.push(s);
+    }
+    if (!(await until(() => subs.every((s) => s.lines.some((l) => l.startsWith("ready"))), 120_000))) return "subscribers did not start";
+    const pub = clients === "ours" ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "burst" }) : null;
+    if (pub) {
+      procs.push(pub);
+      if (!(await until(() => pub.lines.some((l) => l.startsWith("ready")), 60_000))) return "publisher did not start";
+    }
+    const cpu0 = cpuMs(b.child.pid!);
+    let rss = rssMiB(b.child.pid!);
+    const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(b.child.pid!))), 50);
+    const t0 = performance.now();
+    if (pub) pub.child.stdin!.write("go\n");
+    else procs.push(start("python3", [PYBUS, "pub", socket, String(N)], env));
+    // Count what each subscriber got (and lost): ours answer `report`; Python's print `got N` when done or cut off.
+    const tally = (s: Proc): { got: number; dropped: number; done: boolean } => {
+      const last = [...s.lines].reverse().find((l) => l.startsWith("got "));
+      if (!last) return { got: 0, dropped: 0, done: false };
+      const got = Number(/^got (\d+)/.exec(last)![1]);
+      const dropped = Number(/dropped (\d+)/.exec(last)?.[1] ?? 0);
+      return { got, dropped, done: clients === "python" || got + dropped >= N };
+    };
+    const counts = (): number[] => subs.map((s) => tally(s).got);
+    const finished = () => subs.every((s) => tally(s).done);
+    let last = performance.now();
+    let lastTotal = -1;
+    for (;;) {
+      if (clients === "ours") for (const s of subs) s.child.stdin!.write("report\n");
+      await new Promise((r) => setTimeout(r, 50));
+      const total = counts().reduce((a, c) => a + c, 0);
+      if (finished()) break;
+      if (total !== lastTotal) {
+        lastTotal = total;
+        last = performance.now();
+      } else if (performance.now() - last > 10_000) break; // nothing more is coming
+    }
+    const secs = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    const got = counts().reduce((a, c) => a + c, 0);
+    const cpu = cpuMs(b.child.pid!) - cpu0;
+    return { delivered: got / secs, lost: SUBSCRIBERS * N - got, secs, rss, brokerCpuUsPerDelivery: (cpu * 1000) / Math.max(1, got) };
+  } finally {
+    for (const p of procs) p.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function open(path: string): Promise<Socket> {
@@ -40,162 +166,72 @@ function open(path: string): Promise<Socket> {
   });
 }
 
-function frame(seq: number, size: number): Buffer {
-  const head = JSON.stringify({ agent: "bench:1", topic: "finding", summary: `m${seq}`, data: { t: performance.now(), pad: "" } });
-  const pad = Math.max(0, size - head.length - 1);
-  return Buffer.from(head.replace('"pad":""', `"pad":"${"x".repeat(pad)}"`) + "\n");
-}
-
-/** Counts frames on a socket; for each frame it can call back with the embedded send time. */
-function counter(s: Socket, onFrame?: (line: string) => void): { count: () => number } {
-  let n = 0;
-  let partial = "";
-  s.setEncoding("utf8");
-  s.on("data", (d: string) => {
-    if (!onFrame) {
-      for (let i = d.indexOf("\n"); i >= 0; i = d.indexOf("\n", i + 1)) n++;
-      return;
+/** 4,000 connections, each sending a 64 KB frame without its newline, 4 KB at a time; broker RSS once they are all in. */
+async function slowConnections(broker: BrokerKind): Promise<{ rss: number; base: number; open: number } | string> {
+  const dir = mkdtempSync(join(tmpdir(), "osre-bench-"));
+  const socket = join(dir, "agents-bus.sock");
+  const env = { ...process.env, OPENSRE_HOME: dir };
+  const b = startBroker(broker, socket, env);
+  const socks: Socket[] = [];
+  try {
+    if (!(await until(() => b.lines.some((l) => l.startsWith("ready")), 60_000))) return "broker did not start";
+    await new Promise((r) => setTimeout(r, 300));
+    const base = rssMiB(b.child.pid!);
+    let open_ = 0;
+    for (let i = 0; i < 4000; i++) {
+      try {
+        const s = await open(socket);
+        s.on("error", () => undefined);
+        s.on("close", () => open_--);
+        open_++;
+        socks.push(s);
+      } catch {
+        /* refused */
+      }
     }
-    const text = partial + d;
-    let start = 0;
-    for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", start)) {
-      n++;
-      onFrame(text.slice(start, i));
-      start = i + 1;
+    const chunk = Buffer.alloc(4096, 0x61);
+    for (let k = 0; k < 16; k++) {
+      for (const s of socks) if (!s.destroyed) s.write(chunk);
+      await new Promise((r) => setTimeout(r, 20));
     }
-    partial = text.slice(start);
-  });
-  return { count: () => n };
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-async function writeAll(s: Socket, frames: Buffer[]): Promise<void> {
-  for (const f of frames) if (!s.write(f)) await new Promise((r) => s.once("drain", r));
-}
-
-async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 1000));
+    return { rss: rssMiB(b.child.pid!), base, open: open_ };
+  } finally {
+    for (const s of socks) s.destroy();
+    b.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
   }
-  return true;
-}
-
-/** Throughput: burst N frames, wait for every subscriber to get them. Latency: one frame at a time. */
-async function measure(path: string, subs: number, size: number, n: number, echo: boolean) {
-  const pub = await open(path);
-  const sockets: Socket[] = [];
-  const counters: Array<{ count: () => number }> = [];
-  if (echo) counters.push(counter(pub));
-  else {
-    pub.on("data", () => undefined);
-    for (let i = 0; i < subs; i++) {
-      const s = await open(path);
-      sockets.push(s);
-      counters.push(counter(s));
-    }
-  }
-  await new Promise((r) => setTimeout(r, 50));
-  const frames = Array.from({ length: n }, (_, i) => frame(i, size));
-  // Windowed: a publisher far faster than its readers gets them evicted by design (at-most-once),
-  // so throughput is measured with at most WINDOW frames in flight.
-  const window = size > 1024 ? 32 : 512;
-  const t0 = performance.now();
-  let complete = true;
-  for (let sent = 0; sent < n && complete; sent += window) {
-    const upto = Math.min(n, sent + window);
-    await writeAll(pub, frames.slice(sent, upto));
-    complete = await until(() => counters.every((c) => c.count() >= upto), 5_000);
-  }
-  const secs = (performance.now() - t0) / 1000;
-  const delivered = counters.reduce((a, c) => a + Math.min(n, c.count()), 0);
-  for (const s of sockets) s.destroy();
-  pub.destroy();
-
-  // latency at low load: one frame in flight
-  const lat: number[] = [];
-  const pub2 = await open(path);
-  const rx: Socket[] = [];
-  let received = 0;
-  const target = echo ? 1 : subs;
-  const onLine = (line: string) => {
-    const sent = Number(/"t":([0-9.e+-]+)/.exec(line)?.[1]);
-    lat.push(performance.now() - sent);
-    received++;
-  };
-  if (echo) counter(pub2, onLine);
-  else {
-    pub2.on("data", () => undefined);
-    for (let i = 0; i < subs; i++) {
-      const s = await open(path);
-      rx.push(s);
-      counter(s, onLine);
-    }
-  }
-  await new Promise((r) => setTimeout(r, 50));
-  for (let i = 0; i < 1000; i++) {
-    const before = received;
-    pub2.write(frame(i, size));
-    await until(() => received >= before + target, 5000);
-  }
-  for (const s of rx) s.destroy();
-  pub2.destroy();
-  lat.sort((a, b) => a - b);
-  return { rate: delivered / secs, complete, p50: pct(lat, 50), p99: pct(lat, 99) };
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 export default async function busBench(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "osre-bench-"));
-  const busPath = join(dir, "agents-bus.sock");
-  const echoPath = join(dir, "echo.sock");
-  const broker = await startChild(BROKER_SCRIPT, busPath);
-  const echo = await startChild(ECHO_SCRIPT, echoPath);
-  try {
-    const out = (s: string) => process.stdout.write(s + "\n");
-    out("case                         delivered msgs/s   p50 ms   p99 ms");
-    for (const size of [200, 16 * 1024]) {
-      const n = size === 200 ? 50_000 : 2_000;
-      const e = await measure(echoPath, 1, size, n, true);
-      out(`${`echo baseline ${size} B`.padEnd(28)} ${e.rate.toFixed(0).padStart(17)} ${e.p50.toFixed(3).padStart(8)} ${e.p99.toFixed(3).padStart(8)}`);
-      for (const subs of [1, 8, 32]) {
-        const r = await measure(busPath, subs, size, n, false);
-        const label = `bus ${subs} sub${subs > 1 ? "s" : ""} ${size} B`;
-        out(`${label.padEnd(28)} ${r.rate.toFixed(0).padStart(17)} ${r.p50.toFixed(3).padStart(8)} ${r.p99.toFixed(3).padStart(8)}${r.complete ? "" : "  (some frames dropped)"}`);
+  const out = (s: string) => process.stdout.write(s + "\n");
+  const brokers: BrokerKind[] = ["ours", "python-peer"];
+  if (process.env.OPENSRE_PY_BUS && existsSync(process.env.OPENSRE_PY_BUS)) brokers.push("opensre-python");
+  else out("(the Python OpenSRE bus is measured when OPENSRE_PY_BUS names its bus module file)");
+  out(`delivery: ${SUBSCRIBERS} subscribers, 1 publisher at full speed, ${N} frames of ~200 B`);
+  out("broker          clients   delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery");
+  const rates = new Map<string, number>();
+  for (const clients of ["ours", "python"] as const) {
+    for (const broker of brokers) {
+      const r = await delivery(broker, clients);
+      if (typeof r === "string") {
+        out(`${broker.padEnd(15)} ${clients.padEnd(9)} ${r}`);
+        continue;
       }
+      rates.set(`${broker}/${clients}`, r.delivered);
+      out(
+        `${broker.padEnd(15)} ${clients.padEnd(9)} ${r.delivered.toFixed(0).padStart(16)} ${String(r.lost).padStart(6)} ${r.secs.toFixed(1).padStart(9)} ${`${r.rss.toFixed(1)} MiB`.padStart(17)} ${r.brokerCpuUsPerDelivery.toFixed(1).padStart(24)}`,
+      );
     }
-    // broker RSS over 1,000,000 messages with one subscriber
-    const pub = await open(busPath);
-    pub.on("data", () => undefined);
-    const sub = await open(busPath);
-    const c = counter(sub);
-    const total = 1_000_000;
-    const batch = 500;
-    const samples: string[] = [`0: ${rssMiB(broker.pid!).toFixed(1)} MiB`];
-    const t0 = performance.now();
-    for (let sent = 0; sent < total; sent += batch) {
-      await writeAll(pub, Array.from({ length: batch }, (_, i) => frame(sent + i, 200)));
-      if (!(await until(() => c.count() >= sent + batch, 5_000))) {
-        samples.push(`subscriber evicted at ${sent}`);
-        break;
-      }
-      if ((sent + batch) % 250_000 === 0) samples.push(`${(sent + batch) / 1000}k: ${rssMiB(broker.pid!).toFixed(1)} MiB`);
-    }
-    const secs = (performance.now() - t0) / 1000;
-    out(`broker RSS over 1,000,000 × 200 B (${(total / secs).toFixed(0)} msgs/s): ${samples.join(", ")}`);
-    pub.destroy();
-    sub.destroy();
-  } finally {
-    broker.kill("SIGKILL");
-    echo.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+  }
+  for (const base of brokers.filter((b) => b !== "ours")) {
+    const ours = rates.get("ours/ours");
+    const theirs = rates.get(`${base}/ours`);
+    if (ours && theirs) out(`with our clients, our broker delivers ${(ours / theirs).toFixed(1)}× the ${base} broker's msgs/s`);
+  }
+  out("broker RSS under 4,000 slow connections, each holding a 64 KB unfinished frame:");
+  for (const broker of brokers) {
+    const r = await slowConnections(broker);
+    out(typeof r === "string" ? `${broker.padEnd(15)} ${r}` : `${broker.padEnd(15)} ${r.base.toFixed(1)} MiB idle → ${r.rss.toFixed(1)} MiB (${r.open} connections still open)`);
   }
 }

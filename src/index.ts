@@ -13,6 +13,7 @@ export {
   brokerStats,
   Subscription,
   BusClosedError,
+  BusConnectionError,
   BusDecodeError,
   BusFrameTooLargeError,
   createMessage,

@@ -1,8 +1,14 @@
-import { connect, type Socket } from "node:net";
-import { MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, type BrokerStats } from "./broker.js";
-import { ensureBroker, hostedBroker } from "./election.js";
-import { BusDecodeError, createMessage, decodeFrame, encodeMessage, type BusMessage, type BusMessageInput } from "./message.js";
+import type { BrokerStats } from "./broker.js";
+import { channel, channelIfStarted, type SubHandler } from "./channel.js";
+import { ensureBroker, hostedBrokerStats } from "./election.js";
+import { BusClosedError, BusFrameTooLargeError } from "./errors.js";
+import { MAX_FRAME_BYTES } from "./framing.js";
+import { BusDecodeError, createMessage, decodeFrame, encodeCreated, type BusMessage, type BusMessageInput } from "./message.js";
+import { readNotice } from "./notices.js";
 import { busSocketPath } from "./paths.js";
+import type { SubItem } from "./protocol.js";
+
+export { BusClosedError, BusFrameTooLargeError };
 
 export interface BusOptions {
   /** Socket path; default `agents-bus.sock` in the home dir (`$OPENSRE_HOME` or `~/.config/opensre`). */
@@ -11,152 +17,102 @@ export interface BusOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The broker went away while subscribed (its process exited). */
-export class BusClosedError extends Error {
-  readonly brokerPid: number;
-  constructor(brokerPid: number) {
-    super(`bus broker (pid ${brokerPid}) went away`);
-    this.name = "BusClosedError";
-    this.brokerPid = brokerPid;
-  }
-}
-
-/** A message too large for the bus: refused before sending, since the broker would drop it. */
-export class BusFrameTooLargeError extends Error {
-  constructor(bytes: number) {
-    super(`message is ${bytes} bytes; the bus drops frames over ${MAX_FRAME_BYTES} bytes`);
-    this.name = "BusFrameTooLargeError";
-  }
-}
-
 function socketPathOf(opts: BusOptions): string {
   return opts.path ?? busSocketPath(opts.env ?? process.env);
 }
 
-function connectTo(socketPath: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(socketPath);
-    const onError = (err: Error) => reject(err);
-    s.once("error", onError);
-    s.once("connect", () => {
-      s.off("error", onError);
-      resolve(s);
-    });
-  });
-}
-
 // ---------------------------------------------------------------- publish
-
-/** One cached publisher connection per socket path. */
-const publishers = new Map<string, Promise<Socket>>();
-
-function publisherFor(socketPath: string): Promise<Socket> {
-  let p = publishers.get(socketPath);
-  if (!p) {
-    p = (async () => {
-      await ensureBroker(socketPath);
-      const s = await connectTo(socketPath);
-      s.unref();
-      // Drain whatever the broker fans out to us; a publisher never reads it.
-      s.on("data", () => undefined);
-      const forget = () => {
-        if (publishers.get(socketPath) === p) publishers.delete(socketPath);
-      };
-      s.on("error", forget);
-      s.on("close", forget);
-      return s;
-    })();
-    publishers.set(socketPath, p);
-    p.catch(() => {
-      if (publishers.get(socketPath) === p) publishers.delete(socketPath);
-    });
-  }
-  return p;
-}
-
-const BROKEN = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ENOENT", "ENOTCONN", "ERR_STREAM_DESTROYED"]);
-
-function writeFrame(s: Socket, frame: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (s.destroyed || !s.writable) {
-      const err = new Error("bus connection closed") as NodeJS.ErrnoException;
-      err.code = "ERR_STREAM_DESTROYED";
-      reject(err);
-      return;
-    }
-    s.write(frame, (err) => (err ? reject(err) : resolve()));
-  });
-}
 
 /**
  * Publish one message. Fills the seed's defaults (id, timestamp, schema_version, "" and {}),
- * elects a broker if none is live, reuses one connection per socket path, and retries once
- * (re-electing) on a broken connection. Resolves with the message as sent.
+ * elects a broker if none is live, and resolves with the message as sent once the broker
+ * has taken it (read it from the connection: it is then fanned out to every subscriber,
+ * at most once). Rejects with BusConnectionError when the connection broke before that —
+ * never resolves for a message that was lost. Frames that never reached a broker are sent
+ * again through the next one (re-electing). Many publishes may be in flight at once;
+ * beyond PUBLISH_WINDOW_BYTES the next one waits.
  */
 export async function publish(message: BusMessageInput, opts: BusOptions = {}): Promise<BusMessage> {
   const socketPath = socketPathOf(opts);
   const msg = createMessage(message);
-  const frame = encodeMessage(msg);
-  const bytes = Buffer.byteLength(frame);
+  const frame = encodeCreated(msg);
+  const bytes = Buffer.byteLength(frame) - 1;
   if (bytes > MAX_FRAME_BYTES) throw new BusFrameTooLargeError(bytes);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFrame(await publisherFor(socketPath), frame);
-      return msg;
-    } catch (err) {
-      const p = publishers.get(socketPath);
-      publishers.delete(socketPath);
-      p?.then((s) => s.destroy(), () => undefined);
-      if (attempt >= 1 || !BROKEN.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
-    }
-  }
+  await channel().publish(socketPath, frame);
+  return msg;
 }
 
-/** Close every cached publisher connection of this process. */
+/** Wait for every publish of this process to settle, then close its publisher connections. */
 export async function closePublishers(): Promise<void> {
-  const all = [...publishers.values()];
-  publishers.clear();
-  await Promise.all(all.map((p) => p.then((s) => s.end(), () => undefined)));
+  const ch = channelIfStarted();
+  if (ch && !ch.dead) await ch.flush(true);
 }
 
 // ---------------------------------------------------------------- subscribe
 
-/** One frame as received: the raw line, and the decoded message or why it could not be decoded. */
-export type BusFrame = { raw: string; message: BusMessage; error?: undefined } | { raw: string; message?: undefined; error: BusDecodeError };
-
-/** Frames queued for a slow consumer before we stop reading (the broker then evicts us, at-most-once). */
-const SUBSCRIBER_QUEUE_FRAMES = 4096;
+/**
+ * One item of a subscription, in order:
+ * - `message`: a frame and the message it decodes to; `raw` is its bytes as received, without the newline;
+ * - `bad`: a frame that is not a valid message (`raw` empty when it was over a limit);
+ * - `dropped`: frames lost for this subscriber — `by: "broker"` when the broker's queue for it
+ *   was full (`raw` is the broker's notice frame), `by: "subscriber"` when this process's
+ *   reader did not take them in time;
+ * - `notice`: another frame from the broker itself (a handover announcement), with `raw`;
+ * - `handover`: the subscription moved from the stopping broker `from` to broker `to`.
+ */
+export type BusFrame =
+  | { kind: "message"; raw: Buffer; message: BusMessage; error?: undefined }
+  | { kind: "bad"; raw: Buffer; error: BusDecodeError; message?: undefined }
+  | { kind: "dropped"; count: number; by: "broker" | "subscriber"; raw?: Buffer; message?: undefined; error?: undefined }
+  | { kind: "notice"; raw: Buffer; message?: undefined; error?: undefined }
+  | { kind: "handover"; from: number; to: number; message?: undefined; error?: undefined };
 
 export interface SubscribeOptions extends BusOptions {
   /** Ends the subscription (the iterator returns). */
   signal?: AbortSignal;
 }
 
+/** Acknowledge taken bytes to the bus thread at least this often (it judges a reader stalled by its acks). */
+const ACK_MS = 20;
+const ACK_BYTES = 32 * 1024;
+const BROKEN = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ENOENT", "ENOTCONN"]);
+
+interface Batch {
+  data: Buffer;
+  items: SubItem[];
+  i: number;
+  start: number;
+}
+
 /**
  * A live subscription: connected when `open()` resolves, so anything published after that
- * is delivered. Iterate it for frames; it ends when `signal` aborts and throws
- * BusClosedError if the broker goes away.
+ * is delivered. Its socket is read on the bus thread into a bounded queue; iterate it for
+ * frames. It ends when `signal` aborts, and throws BusClosedError if the broker goes away
+ * without handing over (a handover is followed transparently).
  */
 export class Subscription implements AsyncIterable<BusFrame> {
-  readonly brokerPid: number;
-  private readonly socket: Socket;
-  private readonly queue: BusFrame[] = [];
-  private partial = "";
-  private discarding = false;
+  /** The broker currently serving this subscription. */
+  brokerPid: number;
+  private id = 0;
+  private readonly batches: Batch[] = [];
   private ended: "abort" | Error | null = null;
   private wake: (() => void) | null = null;
+  private unacked = 0;
+  private lastAck = performance.now();
   private readonly onAbort = () => this.finish("abort");
-  private readonly signal: AbortSignal | undefined;
+  private readonly handler: SubHandler = {
+    frames: (data, items) => {
+      this.batches.push({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), items, i: 0, start: 0 });
+      this.wake?.();
+    },
+    closed: (reason, pid, error) => this.finish(error ?? new BusClosedError(pid, reason)),
+  };
 
-  private constructor(socket: Socket, brokerPid: number, signal: AbortSignal | undefined) {
-    this.socket = socket;
+  private constructor(
+    brokerPid: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {
     this.brokerPid = brokerPid;
-    this.signal = signal;
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => this.onData(chunk));
-    socket.on("error", () => undefined);
-    socket.on("close", () => this.finish(new BusClosedError(brokerPid)));
-    signal?.addEventListener("abort", this.onAbort, { once: true });
   }
 
   static async open(opts: SubscribeOptions = {}): Promise<Subscription> {
@@ -164,12 +120,16 @@ export class Subscription implements AsyncIterable<BusFrame> {
     if (opts.signal?.aborted) throw opts.signal.reason;
     for (let attempt = 0; ; attempt++) {
       const owner = await ensureBroker(socketPath);
+      const sub = new Subscription(owner.pid, opts.signal);
       try {
-        const s = await connectTo(socketPath);
-        return new Subscription(s, owner.pid, opts.signal);
+        sub.id = await channel().subscribe(socketPath, owner.pid, sub.handler);
       } catch (err) {
         if (attempt >= 1 || !BROKEN.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+        continue;
       }
+      opts.signal?.addEventListener("abort", sub.onAbort, { once: true });
+      if (opts.signal?.aborted) sub.finish("abort");
+      return sub;
     }
   }
 
@@ -182,57 +142,67 @@ export class Subscription implements AsyncIterable<BusFrame> {
     if (this.ended) return;
     this.ended = reason;
     this.signal?.removeEventListener("abort", this.onAbort);
-    this.socket.destroy();
+    channelIfStarted()?.unsubscribe(this.id);
     this.wake?.();
   }
 
-  private onData(chunk: string): void {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf("\n", start);
-      if (nl < 0) break;
-      const line = this.partial + chunk.slice(start, nl);
-      start = nl + 1;
-      this.partial = "";
-      if (this.discarding) {
-        this.discarding = false;
+  private ack(force: boolean): void {
+    if (this.unacked === 0) return;
+    const now = performance.now();
+    if (!force && this.unacked < ACK_BYTES && now - this.lastAck < ACK_MS) return;
+    channelIfStarted()?.ack(this.id, this.unacked);
+    this.unacked = 0;
+    this.lastAck = now;
+  }
+
+  private next(): BusFrame | null {
+    while (this.batches.length > 0) {
+      const b = this.batches[0]!;
+      if (b.i >= b.items.length) {
+        this.batches.shift();
         continue;
       }
-      if (line.trim() === "") continue;
-      this.push(line);
-    }
-    const rest = chunk.slice(start);
-    if (rest && !this.discarding) {
-      this.partial += rest;
-      if (this.partial.length > MAX_UNTERMINATED_BYTES) {
-        this.partial = "";
-        this.discarding = true;
-        this.queue.push({
-          raw: "",
-          error: new BusDecodeError(`frame exceeds ${MAX_UNTERMINATED_BYTES} bytes without a newline`),
-        });
+      const item = b.items[b.i++]!;
+      if (typeof item === "number") {
+        // `item` is where the frame ends, before its newline.
+        const raw = b.data.subarray(b.start, item);
+        this.unacked += item + 1 - b.start;
+        b.start = item + 1;
+        this.ack(false);
+        return this.decode(raw);
       }
+      if ("dropped" in item) return { kind: "dropped", count: item.dropped, by: "subscriber" };
+      if ("handover" in item) {
+        this.brokerPid = item.handover.to;
+        return { kind: "handover", from: item.handover.from, to: item.handover.to };
+      }
+      return { kind: "bad", raw: Buffer.alloc(0), error: new BusDecodeError(item.bad) };
     }
-    if (this.queue.length >= SUBSCRIBER_QUEUE_FRAMES) this.socket.pause();
-    this.wake?.();
+    this.ack(true);
+    return null;
   }
 
-  private push(raw: string): void {
+  private decode(raw: Buffer): BusFrame {
+    let message: BusMessage;
     try {
-      this.queue.push({ raw, message: decodeFrame(raw) });
+      message = decodeFrame(raw);
     } catch (err) {
-      this.queue.push({ raw, error: err as BusDecodeError });
+      return { kind: "bad", raw, error: err as BusDecodeError };
     }
+    const notice = readNotice(message, this.brokerPid);
+    if (notice?.event === "dropped") return { kind: "dropped", count: notice.dropped, by: "broker", raw };
+    if (notice) return { kind: "notice", raw };
+    return { kind: "message", raw, message };
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<BusFrame> {
     try {
       for (;;) {
-        while (this.queue.length > 0) {
-          const f = this.queue.shift()!;
-          if (this.queue.length < SUBSCRIBER_QUEUE_FRAMES / 2 && this.socket.isPaused()) this.socket.resume();
+        const f = this.next();
+        if (f) {
           yield f;
           if (this.ended === "abort") return;
+          continue;
         }
         if (this.ended === "abort") return;
         if (this.ended) throw this.ended;
@@ -247,8 +217,8 @@ export class Subscription implements AsyncIterable<BusFrame> {
 
 /**
  * Subscribe to the bus: an async iterable of messages published after it attached.
- * Bad frames are skipped; `onWarning` hears why. Ends when `signal` aborts; throws
- * BusClosedError when the broker goes away.
+ * Bad frames are skipped and lost frames counted; `onWarning` hears about both. Ends when
+ * `signal` aborts; throws BusClosedError when the broker goes away.
  */
 export async function* subscribe(
   opts: SubscribeOptions & { onWarning?: (reason: string) => void } = {},
@@ -261,13 +231,13 @@ export async function* subscribe(
     throw err;
   }
   for await (const f of sub) {
-    if (f.message) yield f.message;
-    else opts.onWarning?.(`skipped a bad frame: ${f.error.message}`);
+    if (f.kind === "message") yield f.message;
+    else if (f.kind === "bad") opts.onWarning?.(`skipped a bad frame: ${f.error.message}`);
+    else if (f.kind === "dropped") opts.onWarning?.(`dropped ${f.count} frame${f.count === 1 ? "" : "s"}`);
   }
 }
 
 /** Counters of the broker this process hosts, or null when the broker lives in another process. */
 export function brokerStats(opts: BusOptions = {}): BrokerStats | null {
-  const b = hostedBroker(opts.path ?? (opts.env ? socketPathOf(opts) : undefined));
-  return b ? b.stats() : null;
+  return hostedBrokerStats(opts.path ?? (opts.env ? socketPathOf(opts) : undefined));
 }

@@ -1,23 +1,17 @@
-import { readFileSync, statSync, unlinkSync } from "node:fs";
+import { unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { ensureHome } from "../util/home.js";
 import { withFileLock } from "../util/lock.js";
-import { isPidAlive } from "../util/pid.js";
-import { processStartTime, START_TIME_TOLERANCE_MS } from "../fleet/procfs.js";
-import { Broker } from "./broker.js";
+import { HANDOVER_GRACE_MS, type BrokerStats } from "./broker.js";
+import { channel, channelIfStarted, setElectHandler } from "./channel.js";
+import { readLiveBroker, type BrokerOwner } from "./liveness.js";
 import { busLockPath, busPidPath } from "./paths.js";
 
-/** Brokers hosted by this process, by socket path. */
-const hosted = new Map<string, Broker>();
+export type { BrokerOwner };
+export { onBrokerWarning } from "./channel.js";
 
-/** Where broker warnings of this process go (oversized frames, evictions). Default: nowhere. */
-let warningSink: (line: string) => void = () => undefined;
-export function onBrokerWarning(sink: (line: string) => void): void {
-  warningSink = sink;
-}
-
-export interface BrokerOwner {
-  pid: number;
+function hostedHere(path: string): boolean {
+  return channelIfStarted()?.hosted.has(path) === true;
 }
 
 /**
@@ -26,21 +20,7 @@ export interface BrokerOwner {
  * the sidecar was written (a reused pid), is stale.
  */
 export function liveBroker(socketPath: string): BrokerOwner | null {
-  const pidPath = busPidPath(socketPath);
-  let text: string;
-  let mtimeMs: number;
-  try {
-    text = readFileSync(pidPath, "utf8");
-    mtimeMs = statSync(pidPath).mtimeMs;
-  } catch {
-    return null;
-  }
-  const pid = Number(text.trim());
-  if (!Number.isSafeInteger(pid) || pid <= 0 || !isPidAlive(pid)) return null;
-  if (pid === process.pid) return hosted.has(socketPath) ? { pid } : null;
-  const started = processStartTime(pid);
-  if (started !== undefined && started > mtimeMs + START_TIME_TOLERANCE_MS) return null;
-  return { pid };
+  return readLiveBroker(socketPath, hostedHere);
 }
 
 function unlinkIfPresent(path: string): void {
@@ -51,42 +31,59 @@ function unlinkIfPresent(path: string): void {
   }
 }
 
+const electing = new Map<string, Promise<BrokerOwner>>();
+
 /**
- * Make sure a broker serves `socketPath`: return the live one, or elect this process.
- * Serialized across processes (ours and Python's) by an exclusive flock on
- * `agents-bus.sock.lock` around check → unlink stale → bind → write sidecar.
- * Errors (read-only home, sidecar write failure, …) propagate with the OS message.
+ * Make sure a broker serves `socketPath`: return the live one, or elect this process (the
+ * broker then runs on this process's bus thread). Serialized across processes (ours and
+ * Python's) by an exclusive flock on `agents-bus.sock.lock` around check → unlink stale →
+ * bind → write sidecar. Errors (read-only home, sidecar write failure, …) propagate with
+ * the OS message.
  */
 export async function ensureBroker(socketPath: string): Promise<BrokerOwner> {
-  const mine = hosted.get(socketPath);
-  if (mine) return { pid: process.pid };
+  if (hostedHere(socketPath)) return { pid: process.pid };
   const live = liveBroker(socketPath);
   if (live) return live;
+  let p = electing.get(socketPath);
+  if (!p) {
+    p = elect(socketPath).finally(() => electing.delete(socketPath));
+    electing.set(socketPath, p);
+  }
+  return p;
+}
+
+async function elect(socketPath: string): Promise<BrokerOwner> {
   ensureHome(dirname(socketPath));
   return withFileLock(busLockPath(socketPath), async () => {
     const again = liveBroker(socketPath);
     if (again) return again;
     unlinkIfPresent(socketPath);
     unlinkIfPresent(busPidPath(socketPath));
-    const broker = new Broker(socketPath);
-    broker.on("warning", (line: string) => warningSink(line));
-    await broker.start();
-    hosted.set(socketPath, broker);
-    broker.once("close", () => {
-      if (hosted.get(socketPath) === broker) hosted.delete(socketPath);
-    });
+    await channel().startBroker(socketPath);
     return { pid: process.pid };
   });
 }
 
-/** The broker this process hosts for `socketPath`, if any. */
-export function hostedBroker(socketPath?: string): Broker | undefined {
-  if (socketPath !== undefined) return hosted.get(socketPath);
-  return hosted.values().next().value;
+setElectHandler(async (path) => {
+  const owner = await ensureBroker(path);
+  return { pid: owner.pid, hosted: owner.pid === process.pid };
+});
+
+/** Counters of the broker this process hosts for `socketPath` (any, when omitted), or null. */
+export function hostedBrokerStats(socketPath?: string): BrokerStats | null {
+  const ch = channelIfStarted();
+  if (!ch) return null;
+  const arr = socketPath !== undefined ? ch.hosted.get(socketPath) : ch.hosted.values().next().value;
+  if (!arr) return null;
+  return { subscribers: arr[0]!, framesIn: arr[1]!, framesOut: arr[2]!, dropped: arr[3]!, evicted: arr[4]!, refused: arr[5]! };
 }
 
-/** Stop every broker this process hosts (tests, tidy shutdown). */
-export async function stopHostedBrokers(): Promise<void> {
-  await Promise.all([...hosted.values()].map((b) => b.stop()));
-  hosted.clear();
+/**
+ * Stop every broker this process hosts, handing over: clients get a notice and up to
+ * `graceMs` to move to the next broker; the socket and sidecar are removed first.
+ */
+export async function stopHostedBrokers(graceMs = HANDOVER_GRACE_MS): Promise<void> {
+  const ch = channelIfStarted();
+  if (!ch) return;
+  await Promise.all([...ch.hosted.keys()].map((p) => ch.stopBroker(p, graceMs)));
 }

@@ -46,7 +46,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Fill defaults (id, timestamp, schema_version, "" and {}) and validate field types. */
 export function createMessage(input: BusMessageInput): BusMessage {
-  return validate({ ...input } as Record<string, unknown>, false);
+  return validate(input as unknown as Record<string, unknown>, false);
 }
 
 function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
@@ -85,29 +85,33 @@ function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
 
 /** One compact JSON object followed by "\n". */
 export function encodeMessage(message: BusMessage | BusMessageInput): string {
-  const m = createMessage(message);
-  const ordered: BusMessage = {
-    agent: m.agent,
-    topic: m.topic,
-    summary: m.summary,
-    source: m.source,
-    path: m.path,
-    data: m.data,
-    id: m.id,
-    timestamp: m.timestamp,
-    schema_version: m.schema_version,
-  };
-  return JSON.stringify(ordered) + "\n";
+  return encodeCreated(createMessage(message));
+}
+
+/** Encode a message made by `createMessage` (its keys are already in the seed's order). */
+export function encodeCreated(m: BusMessage): string {
+  return JSON.stringify(m) + "\n";
+}
+
+/** Where JSON.parse stopped, from its message, without quoting the text. */
+function whereInvalid(parserMessage: string, length: number): string {
+  const at = /at position (\d+)/.exec(parserMessage);
+  if (at) return Number(at[1]) >= length ? " (it ends too early)" : ` (error at character ${at[1]})`;
+  if (/Unexpected end of JSON input/.test(parserMessage)) return " (it ends too early)";
+  const token = /^Unexpected token/.test(parserMessage);
+  return token ? " (unexpected character)" : "";
 }
 
 /** Decode one frame (with or without its trailing newline). Throws BusDecodeError with a specific reason. */
 export function decodeFrame(frame: string | Buffer): BusMessage {
-  const text = (typeof frame === "string" ? frame : frame.toString("utf8")).replace(/\r?\n$/, "");
+  let text = typeof frame === "string" ? frame : frame.toString("utf8");
+  if (text.endsWith("\n")) text = text.slice(0, text.endsWith("\r\n") ? -2 : -1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new BusDecodeError(`frame is not valid JSON: ${(err as Error).message}`);
+    // The parser's own message quotes the input: never echo a peer's bytes into a warning.
+    throw new BusDecodeError(`frame is not valid JSON${whereInvalid((err as Error).message, text.length)}`);
   }
   if (!isPlainObject(parsed)) {
     const kind = Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed;

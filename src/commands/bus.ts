@@ -10,30 +10,69 @@ import {
   publish,
   type BusMessage,
 } from "../bus/index.js";
-import { UsageError, type CommandContext, type CommandSpec } from "../shell/command.js";
+import { UsageError, type CommandContext, type CommandSpec, type OutputStream } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
+import { escapeText } from "../term/sanitize.js";
+import { rawOutput } from "../term/output.js";
 import { CATALOG } from "./catalog.js";
 
 export const BUS_HEADER = "tailing /agents bus — Ctrl-C to exit";
 export const BUS_DETACHED = "(detached)";
 
-/** Control characters (and ESC) in a peer's text are shown escaped: the bus is a trusted-peer channel, not a terminal. */
-function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f\x9b]/g, (c) => (c === "\t" ? " " : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+/** `[agent] path — summary`, or `[agent] summary` when the path is empty; every field escaped (C0, C1, bidi). */
+export function formatBusLine(m: BusMessage): string {
+  const agent = `[${escapeText(m.agent)}]`;
+  return m.path ? `${agent} ${escapeText(m.path)} — ${escapeText(m.summary)}` : `${agent} ${escapeText(m.summary)}`;
 }
 
-/** `[agent] path — summary`, or `[agent] summary` when the path is empty. */
-export function formatBusLine(m: BusMessage): string {
-  const agent = `[${printable(m.agent)}]`;
-  return m.path ? `${agent} ${printable(m.path)} — ${printable(m.summary)}` : `${agent} ${printable(m.summary)}`;
+/** The line a view shows where frames were lost for it. */
+export function droppedLine(count: number): string {
+  return `· dropped ${count} frame${count === 1 ? "" : "s"}`;
+}
+
+/** The line a view shows when the broker handed over and the subscription followed. */
+export function handoverLine(from: number, to: number): string {
+  return `· bus broker (pid ${from}) stopped; attached to pid ${to}`;
+}
+
+// eslint-disable-next-line no-control-regex
+const TERMINAL_ACTIVE = /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * A valid frame's JSON for a terminal: the same data, inert. Inside strings JSON allows DEL,
+ * C1 and bidirectional controls raw: they become `\uXXXX` escapes. Outside strings only
+ * whitespace may appear raw: tab and carriage return become spaces. Invalid UTF-8 cannot be
+ * shown as bytes on a terminal; it is shown as U+FFFD and `lossy` says so.
+ */
+export function jsonForTerminal(raw: Buffer): { text: string; lossy: boolean } {
+  const decoded = raw.toString("utf8");
+  const lossy = !Buffer.from(decoded, "utf8").equals(raw);
+  const text = decoded
+    .replace(/[\t\r]/g, " ")
+    .replace(TERMINAL_ACTIVE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return { text, lossy };
 }
 
 function socketPath(ctx: CommandContext): string {
   return join(ctx.home, BUS_SOCKET_NAME);
 }
 
+/** Write, and wait for the stream to drain when it asks to (or for Ctrl+C): a slow reader of our output never grows our memory. */
+async function write(stream: OutputStream, data: string | Buffer, signal: AbortSignal): Promise<void> {
+  if (stream.write(data) || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 const BUS_USAGE = "usage: /agents bus [--json]";
+const NL = Buffer.from("\n");
 
 export const busCommand: CommandSpec = {
   ...CATALOG.bus,
@@ -41,7 +80,7 @@ export const busCommand: CommandSpec = {
     const { values, positionals } = parseFlags(args, { json: { type: "boolean" } }, BUS_USAGE);
     if (positionals.length > 0) throw new UsageError(`unexpected argument: ${positionals[0]}\n${BUS_USAGE}`);
     const json = values.json === true;
-    onBrokerWarning((line) => ctx.stderr.write(`warning: ${line}\n`));
+    onBrokerWarning((line) => ctx.stderr.write(`warning: ${escapeText(line)}\n`));
     let sub: Subscription;
     try {
       sub = await Subscription.open({ path: socketPath(ctx), signal: ctx.signal });
@@ -53,13 +92,45 @@ export const busCommand: CommandSpec = {
       throw err;
     }
     ctx.stdout.write(BUS_HEADER + "\n");
+    // --json: frames exactly as received go to the stream itself (see jsonForTerminal for a terminal);
+    // status lines go to stderr so stdout stays one frame per line.
+    const raw = rawOutput(ctx.stdout);
+    const terminal = raw.isTTY === true;
+    const status = json ? ctx.stderr : ctx.stdout;
+    let warnedLossy = false;
+    const frame = async (bytes: Buffer) => {
+      if (!terminal) {
+        await write(raw, Buffer.concat([bytes, NL]), ctx.signal);
+        return;
+      }
+      const { text, lossy } = jsonForTerminal(bytes);
+      if (lossy && !warnedLossy) {
+        warnedLossy = true;
+        ctx.stderr.write("warning: a frame holds invalid UTF-8, shown as U+FFFD on this terminal; redirect the output for the exact bytes\n");
+      }
+      await write(raw, text + "\n", ctx.signal);
+    };
     try {
-      for await (const frame of sub) {
-        if (frame.error) {
-          ctx.stderr.write(`warning: skipped a bad frame: ${frame.error.message}\n`);
-          continue;
+      for await (const f of sub) {
+        switch (f.kind) {
+          case "message":
+            if (json) await frame(f.raw);
+            else await write(ctx.stdout, formatBusLine(f.message) + "\n", ctx.signal);
+            break;
+          case "bad":
+            ctx.stderr.write(`warning: skipped a bad frame: ${escapeText(f.error.message)}\n`);
+            break;
+          case "dropped":
+            if (json && f.raw) await frame(f.raw);
+            await write(status, droppedLine(f.count) + "\n", ctx.signal);
+            break;
+          case "notice":
+            if (json) await frame(f.raw);
+            break;
+          case "handover":
+            await write(status, handoverLine(f.from, f.to) + "\n", ctx.signal);
+            break;
         }
-        ctx.stdout.write((json ? frame.raw : formatBusLine(frame.message)) + "\n");
       }
     } catch (err) {
       if (err instanceof BusClosedError) {

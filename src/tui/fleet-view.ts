@@ -340,8 +340,11 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
         draw("data");
         try {
           for await (const f of sub) {
-            if (f.error) pushText(p, `· skipped a bad frame: ${f.error.message}\n`, escapedLine);
-            else pushText(p, busLine(f.message) + "\n", (l) => l);
+            if (f.kind === "bad") pushText(p, `· skipped a bad frame: ${f.error.message}\n`, escapedLine);
+            else if (f.kind === "message") pushText(p, busLine(f.message) + "\n", (l) => l);
+            else if (f.kind === "dropped") pushText(p, `· dropped ${f.count} frame${f.count === 1 ? "" : "s"}\n`, escapedLine);
+            else if (f.kind === "handover") pushText(p, `· bus broker (pid ${f.from}) stopped; attached to pid ${f.to}\n`, escapedLine);
+            else continue;
             draw("data");
           }
         } catch (err) {

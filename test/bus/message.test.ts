@@ -29,7 +29,9 @@ test("decoding keeps given values and accepts Python's spacing and +00:00 timest
 
 test("bad frames are errors with a specific reason, never a crash", () => {
   const cases: Array<[string, string]> = [
-    ["not json", "frame is not valid JSON: "],
+    ["not json", "frame is not valid JSON (unexpected character)"],
+    ['{"agent":"a:1",', "frame is not valid JSON (it ends too early)"],
+    ['{"agent" "a:1"}', "frame is not valid JSON (error at character 9)"],
     ["[1,2]", "frame is not a JSON object (got an array)"],
     ['"text"', "frame is not a JSON object (got string)"],
     ["null", "frame is not a JSON object (got null)"],
@@ -39,7 +41,17 @@ test("bad frames are errors with a specific reason, never a crash", () => {
     ['{"agent":"a:1","topic":"finding","summary":"s","schema_version":"1"}', 'frame field "schema_version" must be an integer'],
   ];
   for (const [frame, reason] of cases) {
-    assert.throws(() => decodeFrame(frame), (err: unknown) => err instanceof BusDecodeError && err.message.startsWith(reason), frame);
+    assert.throws(() => decodeFrame(frame), (err: unknown) => err instanceof BusDecodeError && err.message === reason, frame);
   }
   assert.throws(() => createMessage({ agent: "a:1", topic: "finding" } as never), /message is missing required field "summary"/);
+});
+
+test("a bad frame's reason never quotes the frame (it may carry terminal escapes)", () => {
+  for (const frame of ["\x1b]52;c;SGVsbG8=\x07 not json", '{"agent":"\x1b[2J', "\u009b31m", '{"a":1} \u202e trailing']) {
+    assert.throws(
+      () => decodeFrame(frame),
+      (err: unknown) => err instanceof BusDecodeError && !/[\x00-\x1f\x7f-\x9f\u202e]/.test(err.message) && !err.message.includes("SGVsbG8") && !err.message.includes("trailing"),
+      frame,
+    );
+  }
 });

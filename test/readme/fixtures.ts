@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { registerAgent } from "../../src/fleet/registry.js";
 
@@ -83,6 +84,23 @@ export const FIXTURES: Record<string, Fixture> = {
       mkdirSync(join(shop, ".git"), { recursive: true });
       await registered(fx, "alpha", "9922", shop);
       await registered(fx, "beta", "9923", shop);
+    },
+  },
+  "bus-view": {
+    summary: "a live `agents bus` view that two agents publish to (raw frames on the socket), then a frame that is not an object",
+    setup: () => undefined,
+    async during(fx, run) {
+      await run.waitFor("tailing /agents bus");
+      const sock = connect(join(toolHome(fx), "agents-bus.sock"));
+      sock.on("error", () => undefined);
+      fx.cleanups.push(() => void sock.destroy());
+      const send = async (frame: string, shows: string) => {
+        sock.write(frame + "\n");
+        await run.waitFor(shows);
+      };
+      await send('{"agent":"claude-code:8421","topic":"finding","summary":"null deref on missing token","path":"services/auth.py:42"}', "null deref");
+      await send('{"agent":"cursor:9133","topic":"finding","summary":"confirmed, repro on commit abc123","data":{"commit":"abc123"}}', "confirmed");
+      await send("[1,2,3]", "warning:");
     },
   },
   kill: {
