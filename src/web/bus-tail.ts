@@ -54,7 +54,8 @@ export class BusTail {
         const sub = await Subscription.open({ path: join(this.home, BUS_SOCKET_NAME), signal });
         this.state = { connected: true, message: null };
         for await (const frame of sub) {
-          if (frame.error) continue; // a bad frame from one peer: the tail goes on
+          // a bad frame from one peer, a drop or hand-over notice: the tail goes on with messages
+          if (frame.kind !== "message") continue;
           this.push(frame.message);
         }
         if (signal.aborted) break;
