@@ -14,7 +14,7 @@ import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import { CATALOG } from "./catalog.js";
 import { rawOutput } from "../term/output.js";
-import { escapeText } from "../term/sanitize.js";
+import { escapeText, safeJson } from "../term/sanitize.js";
 import { FLEET_COLUMNS, WIDE_COLUMNS, agentCells } from "../tui/fleet-table.js";
 import { fittedTable } from "../tui/table.js";
 import { clip, wrapWords } from "../tui/text.js";
@@ -100,8 +100,8 @@ export const agentsCommand: CommandSpec = {
     const collector = newCollector(ctx, config);
     if (values.watch !== true) {
       const snap = await snapshot(collector, ctx.home, config);
-      for (const w of snap.warnings) ctx.stderr.write(`warning: ${w}\n`);
-      ctx.stdout.write(values.json === true ? JSON.stringify(snap, null, 2) + "\n" : renderFleet(snap, wide, terminalWidth(ctx)));
+      for (const w of snap.warnings) ctx.stderr.write(`warning: ${escapeText(w)}\n`);
+      ctx.stdout.write(values.json === true ? safeJson(snap, 2) + "\n" : renderFleet(snap, wide, terminalWidth(ctx)));
       return 0;
     }
     const raw = (values.interval as string | undefined) ?? String(WATCH_INTERVAL_S);
@@ -164,7 +164,7 @@ async function watchFleet(ctx: CommandContext, take: () => Promise<FleetSnapshot
     while (!stop.signal.aborted) {
       const snap = await take();
       if (stop.signal.aborted) break;
-      if (json) ctx.stdout.write(JSON.stringify(snap) + "\n");
+      if (json) ctx.stdout.write(safeJson(snap) + "\n");
       else {
         const body = renderFleet(snap, wide);
         const head = `every ${intervalMs / 1000}s · ${new Date(snap.takenAt).toISOString().slice(11, 19)} UTC · q or Ctrl+C to exit\n`;

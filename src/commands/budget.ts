@@ -7,6 +7,7 @@ import { parseFloatLike } from "../slo/number.js";
 import { tildify } from "../util/home.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText } from "../term/sanitize.js";
 
 export const BUDGET_USAGE = "usage: /agents budget [<agent> <usd>]";
 export const NO_BUDGETS = "no per-agent budgets configured.  use /agents budget <agent> <usd> to set one.";
@@ -120,8 +121,8 @@ export const budgetCommand: CommandSpec = {
     try {
       path = await updateAgentSettings(ctx.home, name, patch, values.provider ? "providers" : "agents");
     } catch (err) {
-      if (err instanceof ConfigError) throw new CommandError(`${err.message}\nagents.yaml was not changed`);
-      throw new CommandError(`cannot write agents.yaml: ${(err as Error).message}`);
+      if (err instanceof ConfigError) throw new CommandError(`${escapeText(err.message)}\nagents.yaml was not changed`);
+      throw new CommandError(`cannot write agents.yaml: ${escapeText((err as Error).message)}`);
     }
     const parts: string[] = [];
     if (patch.hourly_budget_usd !== undefined) parts.push(`${money(patch.hourly_budget_usd)}/hr`);
@@ -130,7 +131,7 @@ export const budgetCommand: CommandSpec = {
     if (patch.success_objective_pct !== undefined) parts.push(`success objective ${patch.success_objective_pct}%`);
     if (patch.spend_objective_pct !== undefined) parts.push(`spend objective ${patch.spend_objective_pct}% of hours`);
     if (patch.slo_window !== undefined) parts.push(`window ${patch.slo_window}`);
-    ctx.stdout.write(`updated ${values.provider ? `provider ${name}` : name}: ${parts.join(", ")} -> ${tildify(path)}\n`);
+    ctx.stdout.write(`updated ${values.provider ? "provider " : ""}${escapeText(name)}: ${parts.join(", ")} -> ${escapeText(tildify(path))}\n`);
     return 0;
   },
 };
@@ -141,7 +142,7 @@ async function list(ctx: CommandContext): Promise<number> {
   try {
     config = loadConfig(ctx.home);
   } catch (err) {
-    if (err instanceof ConfigError) throw new CommandError(err.message);
+    if (err instanceof ConfigError) throw new CommandError(escapeText(err.message));
     throw err;
   }
   const rows: string[][] = [];

@@ -7,6 +7,7 @@ import { repoRoot } from "../util/repo.js";
 import { processCwd } from "../fleet/procfs.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText as e } from "../term/sanitize.js";
 
 const CLAIM_USAGE = "Usage: /agents claim <branch> <agent-name>";
 const RELEASE_USAGE = "Usage: /agents release <branch>";
@@ -23,26 +24,26 @@ export const claimCommand: CommandSpec = {
     if (glob !== undefined ? positionals.length !== 1 : positionals.length !== 2) throw new UsageError(CLAIM_USAGE);
     const name = positionals[glob !== undefined ? 0 : 1]!;
     const rec = registered(ctx.home, name);
-    if (!rec) throw new CommandError(`Agent '${name}' not found in registry. Use /agents to see registered agents.`);
+    if (!rec) throw new CommandError(`Agent '${e(name)}' not found in registry. Use /agents to see registered agents.`);
     if (glob !== undefined) {
       // a relative glob is relative to the agent's repository
       const cwd = processCwd(rec.pid) ?? process.cwd();
       const abs = isAbsolute(glob) ? glob : resolve(repoRoot(cwd), glob);
       const msg = await updateClaims(ctx.home, (c) => {
         const held = c.paths.find((p) => p.glob === abs);
-        if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${abs} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`);
+        if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${e(abs)} is already held by ${e(held.name)} (pid ${held.pid}). Use /agents release first.`);
         if (!held) c.paths.push({ glob: abs, name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: new Date().toISOString() });
-        return { result: `Path ${abs} now held by ${rec.name} (pid ${rec.pid}).`, write: !held };
+        return { result: `Path ${e(abs)} now held by ${e(rec.name)} (pid ${rec.pid}).`, write: !held };
       });
-        ctx.stdout.write(msg + "\n");
+      ctx.stdout.write(msg + "\n");
       return 0;
     }
     const branch = positionals[0]!;
     const msg = await updateClaims(ctx.home, (c) => {
       const held = c.branches[branch];
-      if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${branch} is already held by ${held.name} (pid ${held.pid}). Use /agents release first.`);
+      if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${e(branch)} is already held by ${e(held.name)} (pid ${held.pid}). Use /agents release first.`);
       c.branches[branch] = { name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: held?.claimed_at ?? new Date().toISOString() };
-      return { result: `Branch ${branch} now held by ${rec.name} (pid ${rec.pid}).`, write: true };
+      return { result: `Branch ${e(branch)} now held by ${e(rec.name)} (pid ${rec.pid}).`, write: true };
     });
     ctx.stdout.write(msg + "\n");
     return 0;
@@ -59,14 +60,14 @@ export const releaseCommand: CommandSpec = {
     const msg = await updateClaims(ctx.home, (c) => {
       if (glob !== undefined) {
         const i = c.paths.findIndex((p) => p.glob === glob || p.glob.endsWith("/" + glob));
-        if (i < 0) throw new CommandError(`${glob} is not currently held by any agent.`);
+        if (i < 0) throw new CommandError(`${e(glob)} is not currently held by any agent.`);
         const [was] = c.paths.splice(i, 1);
-        return { result: `Released ${was!.glob} (was held by ${was!.name}).`, write: true };
+        return { result: `Released ${e(was!.glob)} (was held by ${e(was!.name)}).`, write: true };
       }
       const held = c.branches[key];
-      if (!held) throw new CommandError(`${key} is not currently held by any agent.`);
+      if (!held) throw new CommandError(`${e(key)} is not currently held by any agent.`);
       delete c.branches[key];
-      return { result: `Released ${key} (was held by ${held.name}).`, write: true };
+      return { result: `Released ${e(key)} (was held by ${e(held.name)}).`, write: true };
     });
     ctx.stdout.write(msg + "\n");
     return 0;
@@ -78,7 +79,7 @@ export const claimsCommand: CommandSpec = {
   async run(args, ctx) {
     if (args.length) throw new UsageError("usage: /agents claims");
     const { claims, warning } = readClaims(ctx.home);
-    if (warning) ctx.stderr.write(`warning: ${warning}\n`);
+    if (warning) ctx.stderr.write(`warning: ${e(warning)}\n`);
     const rows = [
       ...Object.entries(claims.branches).map(([b, h]) => ["branch", b, `${h.name} (${h.pid})`, h.claimed_at]),
       ...claims.paths.map((p) => ["path", p.glob, `${p.name} (${p.pid})`, p.claimed_at]),

@@ -20,6 +20,7 @@ import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import { CATALOG } from "./catalog.js";
 import { rawOutput } from "../term/output.js";
+import { escapeText, safeJson } from "../term/sanitize.js";
 
 const USAGE = "usage: /agents conflicts [--window S] [--since DURATION] [--watch [--interval S]] [--json]";
 export const CONFLICTS_TITLE = "Agent file-write conflicts";
@@ -49,8 +50,12 @@ export function renderConflicts(conflicts: readonly Conflict[]): string {
   return `${CONFLICTS_TITLE}\n` + plainTable(["path", "agents", "first seen", "last seen"], rows);
 }
 
-/** Two live agents in the same worktree on the same branch: a conflict waiting to happen. */
-export function sharedWorktrees(agents: readonly FleetAgent[]): string[] {
+/**
+ * Two live agents in the same worktree on the same branch: a conflict waiting to happen.
+ * Names, branch and path are escaped for a terminal unless `escape` is false (JSON).
+ */
+export function sharedWorktrees(agents: readonly FleetAgent[], escape = true): string[] {
+  const x = escape ? escapeText : (t: string) => t;
   const by = new Map<string, FleetAgent[]>();
   for (const a of agents) {
     if (!a.cwd) continue;
@@ -63,7 +68,7 @@ export function sharedWorktrees(agents: readonly FleetAgent[]): string[] {
   for (const [k, list] of by) {
     if (list.length < 2) continue;
     const [root, branch] = k.split("\0") as [string, string];
-    out.push(`shared worktree: ${list.map((a) => `${a.name} (${a.pid})`).join(", ")} on branch ${branch} in ${tildify(root)}`);
+    out.push(`shared worktree: ${list.map((a) => `${x(a.name)} (${a.pid})`).join(", ")} on branch ${x(branch)} in ${x(tildify(root))}`);
   }
   return out;
 }
@@ -107,7 +112,7 @@ export const conflictsCommand: CommandSpec = {
       const { snapshot, writes } = await collectTranscriptWrites(collector, now - lookback, sinceMs !== undefined);
       const conflicts = detectConflicts(writes, { windowMs, from: now - lookback, ignorePrefixes: [ctx.home] });
       if (values.json === true) {
-        ctx.stdout.write(JSON.stringify({ windowMs, from: new Date(now - lookback).toISOString(), conflicts, sharedWorktrees: sharedWorktrees(snapshot.agents) }, null, 2) + "\n");
+        ctx.stdout.write(safeJson({ windowMs, from: new Date(now - lookback).toISOString(), conflicts, sharedWorktrees: sharedWorktrees(snapshot.agents, false) }, 2) + "\n");
       } else {
         ctx.stdout.write(renderConflicts(conflicts));
         for (const s of sharedWorktrees(snapshot.agents)) ctx.stdout.write(s + "\n");
@@ -124,8 +129,8 @@ export const conflictsCommand: CommandSpec = {
 async function report(ctx: CommandContext, opened: Awaited<ReturnType<typeof openConflictIncidents>>, print: boolean): Promise<void> {
   for (const incident of opened) {
     const e = { kind: "open" as const, incident };
-    if (print) ctx.stdout.write(`· ${describeIncident(e)}\n`);
-    await respondToIncident(e, { env: ctx.env, onWarning: (w) => ctx.stderr.write(`warning: ${w}\n`) });
+    if (print) ctx.stdout.write(`· ${escapeText(describeIncident(e))}\n`);
+    await respondToIncident(e, { env: ctx.env, onWarning: (w) => ctx.stderr.write(`warning: ${escapeText(w)}\n`) });
   }
 }
 
@@ -152,7 +157,7 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
   const watcher = new RepoWatcher(
     keep,
     () => procAttribution(agents, ctx.env.OPENSRE_PROC_ROOT || undefined),
-    (w) => ctx.stderr.write(`warning: ${w}\n`),
+    (w) => ctx.stderr.write(`warning: ${escapeText(w)}\n`),
   );
   const bus = (async () => {
     try {
@@ -184,7 +189,7 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
       for (const s of sharedWorktrees(agents)) body += s + "\n";
       if (unattributed) body += `${unattributed} change${unattributed === 1 ? "" : "s"} on disk with no evidence of which agent made ${unattributed === 1 ? "it" : "them"} (not counted)\n`;
       if (tty) rawOutput(ctx.stdout).write("\x1b[H\x1b[2J"); // our own screen clear, past the filter
-        ctx.stdout.write(head + body + (tty ? "" : "\n"));
+      ctx.stdout.write(head + body + (tty ? "" : "\n"));
       await report(ctx, await openConflictIncidents(ctx.home, conflicts, windowMs, now), true);
       await sleepUnlessAborted(intervalMs, stop.signal);
     }

@@ -5,6 +5,7 @@ import { closeIncident, findIncident, incidentState, readIncidents, type Inciden
 import { AnsiSanitizer } from "../trace/ansi.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText as e, safeJson } from "../term/sanitize.js";
 
 const USAGE = "usage: /agents incidents [--all] [--json] | show <id> | ack <id> | resolve <id>";
 export const NO_INCIDENTS = "no incidents";
@@ -19,27 +20,28 @@ function listRows(incidents: readonly Incident[], now: number): string[][] {
   return incidents.map((i) => [i.id, i.agent, String(i.pid), i.slo, incidentState(i), when(i.opened_at, now), i.detail]);
 }
 
+/** One incident in full. Every field read from the incidents file is escaped; the evidence passes the trace filter. */
 export function renderIncident(i: Incident, now: number): string {
   const lines = [
-    `incident ${i.id}  ${incidentState(i)}`,
-    `agent      ${i.agent} (pid ${i.pid}, ${i.provider})`,
-    `slo        ${i.slo}`,
-    `detail     ${i.detail}`,
-    `opened     ${i.opened_at} (${when(i.opened_at, now)})`,
+    `incident ${e(i.id)}  ${incidentState(i)}`,
+    `agent      ${e(i.agent)} (pid ${i.pid}, ${e(i.provider)})`,
+    `slo        ${e(i.slo)}`,
+    `detail     ${e(i.detail)}`,
+    `opened     ${e(i.opened_at)} (${when(i.opened_at, now)})`,
   ];
-  if (i.acked_at) lines.push(`acked      ${i.acked_at} (${when(i.acked_at, now)})`);
-  if (i.resolved_at) lines.push(`resolved   ${i.resolved_at} (${when(i.resolved_at, now)}): ${i.resolution ?? "-"}`);
-  for (const k of i.kills) lines.push(`kill       ${k.at}: ${k.outcome}`);
+  if (i.acked_at) lines.push(`acked      ${e(i.acked_at)} (${when(i.acked_at, now)})`);
+  if (i.resolved_at) lines.push(`resolved   ${e(i.resolved_at)} (${when(i.resolved_at, now)}): ${e(i.resolution ?? "-")}`);
+  for (const k of i.kills) lines.push(`kill       ${e(k.at)}: ${e(k.outcome)}`);
   const r = i.evidence.resources;
   lines.push(
     `resources  cpu ${r.cpuPct === null ? "-" : r.cpuPct.toFixed(1) + "%"}  mem ${fmtBytes(r.rssBytes)}  uptime ${fmtDuration(r.uptimeSec)}  children ${r.children ?? "-"}`,
   );
   const s = i.evidence.signals;
   lines.push(
-    `signals    status ${s.status}  last output ${s.lastOutputAt ?? "-"}  tokens/min ${s.tokensPerMin ?? "-"}  $/hr ${s.usdPerHour === null ? "-" : s.usdPerHour.toFixed(2)}  err% ${s.errorRatePct === null ? "-" : s.errorRatePct.toFixed(1)}  model ${s.model ?? "-"}`,
+    `signals    status ${e(s.status)}  last output ${e(s.lastOutputAt ?? "-")}  tokens/min ${s.tokensPerMin ?? "-"}  $/hr ${s.usdPerHour === null ? "-" : s.usdPerHour.toFixed(2)}  err% ${s.errorRatePct === null ? "-" : s.errorRatePct.toFixed(1)}  model ${e(s.model ?? "-")}`,
   );
   if (i.evidence.source) {
-    lines.push(`evidence   last ${Buffer.byteLength(i.evidence.output)} bytes of ${i.evidence.source}:`);
+    lines.push(`evidence   last ${Buffer.byteLength(i.evidence.output)} bytes of ${e(i.evidence.source)}:`);
     // the output is the agent's: render it through the same filter as trace (no terminal control)
     const text = new AnsiSanitizer().push(i.evidence.output).replace(/\n$/, "");
     for (const l of text.split("\n")) lines.push(`  ${l}`);
@@ -51,8 +53,8 @@ export function renderIncident(i: Incident, now: number): string {
 
 async function closeLoop(home: string, raw: string, action: "ack" | "resolve"): Promise<string> {
   const r = await closeIncident(home, raw, action);
-  if (!r.ok) throw new CommandError(r.message);
-  return r.message;
+  if (!r.ok) throw new CommandError(e(r.message));
+  return e(r.message);
 }
 
 export const incidentsCommand: CommandSpec = {
@@ -64,7 +66,7 @@ export const incidentsCommand: CommandSpec = {
       if (verb === "show") {
         const { incidents } = readIncidents(ctx.home);
         const found = findIncident(incidents, rest[0]!);
-        if (typeof found === "string") throw new CommandError(found);
+        if (typeof found === "string") throw new CommandError(e(found));
         ctx.stdout.write(renderIncident(found, Date.now()));
         return 0;
       }
@@ -74,13 +76,13 @@ export const incidentsCommand: CommandSpec = {
     const { values, positionals } = parseFlags(args, { all: { type: "boolean" }, json: { type: "boolean" } }, USAGE);
     if (positionals.length) throw new UsageError(USAGE);
     const { incidents, warnings } = readIncidents(ctx.home);
-    for (const w of warnings) ctx.stderr.write(`warning: ${w}\n`);
+    for (const w of warnings) ctx.stderr.write(`warning: ${e(w)}\n`);
     const now = Date.now();
     const shown = incidents
       .filter((i) => values.all === true || !i.resolved_at || now - Date.parse(i.resolved_at) < RECENT_MS)
       .sort((a, b) => Number(!!a.resolved_at) - Number(!!b.resolved_at) || b.opened_at.localeCompare(a.opened_at));
     if (values.json === true) {
-      ctx.stdout.write(JSON.stringify(shown, null, 2) + "\n");
+      ctx.stdout.write(safeJson(shown, 2) + "\n");
       return 0;
     }
     if (shown.length === 0) {

@@ -2,6 +2,7 @@ import { CommandError, UsageError, type CommandSpec } from "../shell/command.js"
 import { parseFlags, pidArg } from "../shell/args.js";
 import { checkKill, isKillConfirmed, killAgent, killQuestion } from "../slo/kill.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText } from "../term/sanitize.js";
 
 export const KILL_USAGE = "usage: /agents kill <pid> [--force]";
 

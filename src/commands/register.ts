@@ -6,6 +6,7 @@ import { parseFlags, pidArg as parsePidArg } from "../shell/args.js";
 import { isPidAlive } from "../util/pid.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText } from "../term/sanitize.js";
 
 function pidArg(raw: string | undefined, usage: string): number {
   if (raw === undefined) throw new UsageError(usage);
@@ -37,7 +38,7 @@ export const registerCommand: CommandSpec = {
       provider: guess?.provider ?? "unknown",
       command: (values.command as string | undefined) ?? proc?.argv.join(" ") ?? "",
     });
-    ctx.stdout.write(`registered ${rec.name} (pid ${pid})\n`);
+    ctx.stdout.write(`registered ${escapeText(rec.name)} (pid ${pid})\n`);
     return 0;
   },
 };
@@ -50,7 +51,7 @@ export const forgetCommand: CommandSpec = {
     const pid = pidArg(args[0], FORGET_USAGE);
     const gone = await forgetAgent(ctx.home, pid);
     if (!gone) throw new CommandError(`pid ${pid} is not in the agent registry`);
-    ctx.stdout.write(`forgot ${gone.name} (pid ${pid})\n`);
+    ctx.stdout.write(`forgot ${escapeText(gone.name)} (pid ${pid})\n`);
     return 0;
   },
 };

@@ -6,10 +6,11 @@ import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
 import { runTraceSession } from "../trace/session.js";
 import { CATALOG } from "./catalog.js";
 import { rawOutput } from "../term/output.js";
+import { escapeText } from "../term/sanitize.js";
 
 const USAGE = "usage: /agents trace <pid> [--tail N] [--stderr] [--raw] [--transcript]";
 
-/** `claude-code (pid 8421)` when registered, else `pid 8421`. */
+/** `claude-code (pid 8421)` when registered (the name escaped for a terminal), else `pid 8421`. */
 export function traceLabel(home: string, pid: number): string {
   let name: string | undefined;
   try {
@@ -17,11 +18,12 @@ export function traceLabel(home: string, pid: number): string {
   } catch {
     name = undefined; // an unreadable registry only costs the name
   }
-  return name ? `${name} (pid ${pid})` : `pid ${pid}`;
+  return name ? `${escapeText(name)} (pid ${pid})` : `pid ${pid}`;
 }
 
 /** The seed's refusal messages, word for word. */
 export function refusal(label: string, pid: number, stream: "stdout" | "stderr", r: ResolveResult): string | null {
+  const p = (path: string | undefined) => escapeText(path ?? "");
   const pre = `cannot trace ${label}: `;
   if (!r.ok) {
     switch (r.reason) {
@@ -30,7 +32,7 @@ export function refusal(label: string, pid: number, stream: "stdout" | "stderr",
       case "permission_denied":
         return `${pre}cannot inspect pid ${pid} (permission denied)`;
       case "vanished":
-        return `${pre}${stream} target ${r.path} no longer exists`;
+        return `${pre}${stream} target ${p(r.path)} no longer exists`;
       case "closed":
         return `${pre}${stream} is closed`;
       case "unsupported_platform":
@@ -48,11 +50,11 @@ export function refusal(label: string, pid: number, stream: "stdout" | "stderr",
     case "socket":
       return `${pre}${stream} is a socket; live tail not supported`;
     case "anon_inode":
-      return `${pre}${stream} is an anonymous inode (${t.path}); live tail not supported`;
+      return `${pre}${stream} is an anonymous inode (${p(t.path)}); live tail not supported`;
     case "char_device":
-      return `${pre}${stream} is a character device (${t.path}); live tail not supported`;
+      return `${pre}${stream} is a character device (${p(t.path)}); live tail not supported`;
     default:
-      return `${pre}${stream} is not a regular file (${t.path}); live tail not supported`;
+      return `${pre}${stream} is not a regular file (${p(t.path)}); live tail not supported`;
   }
 }
 

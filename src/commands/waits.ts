@@ -3,6 +3,7 @@ import { CommandError, UsageError, type CommandSpec } from "../shell/command.js"
 import { cycleIfWaits, cycleMessage, findCycles, renderWaitGraph } from "../conflicts/waits.js";
 import { parsePid } from "../util/pid.js";
 import { CATALOG } from "./catalog.js";
+import { escapeText } from "../term/sanitize.js";
 
 const WAIT_USAGE = "usage: /agents wait <pid> --on <other-pid>";
 
@@ -25,11 +26,11 @@ export const waitCommand: CommandSpec = {
     }
     if (pos.length !== 1 || (on === undefined) === !clear) throw new UsageError(WAIT_USAGE);
     const pid = parsePid(pos[0]!);
-    if (pid === undefined) throw new UsageError(`invalid pid: ${pos[0]!}`);
+    if (pid === undefined) throw new UsageError(`invalid pid: ${escapeText(pos[0]!)}`);
     let other: number | undefined;
     if (on !== undefined) {
       other = parsePid(on);
-      if (other === undefined) throw new UsageError(`invalid other-pid: ${on}`);
+      if (other === undefined) throw new UsageError(`invalid other-pid: ${escapeText(on)}`);
       if (other === pid) throw new UsageError(`invalid pid: ${pid} waiting for itself`);
     }
     const msg = await updateRegistry(ctx.home, (records) => {
@@ -38,7 +39,7 @@ export const waitCommand: CommandSpec = {
       if (other === undefined) {
         me.waits_on = null;
         me.waits_since = null;
-        return { result: `${me.name} (${pid}) no longer waits.`, records };
+        return { result: `${escapeText(me.name)} (${pid}) no longer waits.`, records };
       }
       const them = records.find((r) => r.pid === other);
       if (!them) throw new CommandError(`pid ${other} is not in the agent registry`);
@@ -46,7 +47,7 @@ export const waitCommand: CommandSpec = {
       if (cycle) throw new CommandError(cycleMessage(records, cycle));
       me.waits_on = other;
       me.waits_since = new Date().toISOString();
-      return { result: `${me.name} (${pid}) now waits on ${them.name} (${other}).`, records };
+      return { result: `${escapeText(me.name)} (${pid}) now waits on ${escapeText(them.name)} (${other}).`, records };
     });
     ctx.stdout.write(msg + "\n");
     return 0;
@@ -58,7 +59,7 @@ export const graphCommand: CommandSpec = {
   async run(args, ctx) {
     if (args.length) throw new UsageError("usage: /agents graph");
     const { records, warnings } = readRegistry(ctx.home);
-    for (const w of warnings) ctx.stderr.write(`warning: ${w}\n`);
+    for (const w of warnings) ctx.stderr.write(`warning: ${escapeText(w)}\n`);
     if (!records.length) {
       ctx.stdout.write("no registered agents\n");
       return 0;

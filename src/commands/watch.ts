@@ -85,7 +85,7 @@ export const watchCommand: CommandSpec = {
     if (positionals.length) throw new UsageError(USAGE);
     const config = new ConfigWatcher(ctx.home);
     const initial = config.current();
-    if (initial.error) throw new CommandError(initial.error);
+    if (initial.error) throw new CommandError(escapeText(initial.error));
     let intervalS = initial.config.watchdog.interval_seconds ?? WATCH_INTERVAL_S;
     const rawInterval = values.interval as string | undefined;
     if (rawInterval !== undefined) {
@@ -124,11 +124,11 @@ export const watchCommand: CommandSpec = {
         }
       },
       onEvent: (e) => {
-        ctx.stdout.write(`${stamp()} ${describeIncident(e)}\n`);
+        ctx.stdout.write(`${stamp()} ${escapeText(describeIncident(e))}\n`);
         void push?.incident(e);
       },
-      onWarning: (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`),
-      history: historyFor(ctx.home, ctx.env, (w) => ctx.stderr.write(`${stamp()} warning: ${w}\n`)),
+      onWarning: (w) => ctx.stderr.write(`${stamp()} warning: ${escapeText(w)}\n`),
+      history: historyFor(ctx.home, ctx.env, (w) => ctx.stderr.write(`${stamp()} warning: ${escapeText(w)}\n`)),
     });
     try {
       if (otlpPort !== undefined) {
@@ -202,14 +202,14 @@ export const watchCommand: CommandSpec = {
 };
 
 async function loop(ctx: CommandContext, dog: Watchdog, intervalS: number): Promise<number> {
-  ctx.stdout.write(`${stamp()} watching agent SLOs every ${intervalS}s (agents.yaml in ${ctx.home}); Ctrl+C to stop\n`);
+  ctx.stdout.write(`${stamp()} watching agent SLOs every ${intervalS}s (agents.yaml in ${escapeText(ctx.home)}); Ctrl+C to stop\n`);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   const onTerm = () => stop.abort();
   if (!ctx.interactive) process.once("SIGTERM", onTerm);
   try {
-    await runWatchdog(dog, intervalS * 1000, stop.signal, (err) => ctx.stderr.write(`${stamp()} warning: evaluation failed: ${err.message}\n`));
+    await runWatchdog(dog, intervalS * 1000, stop.signal, (err) => ctx.stderr.write(`${stamp()} warning: evaluation failed: ${escapeText(err.message)}\n`));
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     process.off("SIGTERM", onTerm);
@@ -234,16 +234,16 @@ export const watchdogService: ShellService = {
       env,
       collector: newCollector({ home, env }, config),
       config,
-      history: historyFor(home, env, (w) => notify(`· watchdog: ${w}`), { quietWithoutDriver: true }),
-      onEvent: (e) => notify(`${e.kind === "open" ? "!" : "·"} ${describeIncident(e)}`),
+      history: historyFor(home, env, (w) => notify(`· watchdog: ${escapeText(w)}`), { quietWithoutDriver: true }),
+      onEvent: (e) => notify(`${e.kind === "open" ? "!" : "·"} ${escapeText(describeIncident(e))}`),
       onWarning: (w) => {
         if (warned.has(w)) return; // a banner once per distinct problem, not every 30 s
         warned.add(w);
-        notify(`· watchdog: ${w}`);
+        notify(`· watchdog: ${escapeText(w)}`);
       },
     });
     const intervalMs = () => (config.current().config.watchdog.interval_seconds ?? WATCH_INTERVAL_S) * 1000;
-    const loop = runWatchdog(dog, intervalMs(), stop.signal, (err) => notify(`· watchdog: evaluation failed: ${err.message}`));
+    const loop = runWatchdog(dog, intervalMs(), stop.signal, (err) => notify(`· watchdog: evaluation failed: ${escapeText(err.message)}`));
     return async () => {
       stop.abort();
       await loop;

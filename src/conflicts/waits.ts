@@ -1,11 +1,13 @@
 import type { AgentRecord } from "../fleet/model.js";
+import { escapeText } from "../term/sanitize.js";
 
 /**
  * The wait graph: registered agents, each waiting on at most one other (`waits_on`).
  * Pure functions over registry records.
  */
 
-const label = (r: Pick<AgentRecord, "name" | "pid">) => `${r.name} (${r.pid})`;
+/** `name (pid)`, the name escaped: every string these functions return is for a terminal. */
+const label = (r: Pick<AgentRecord, "name" | "pid">) => `${escapeText(r.name)} (${r.pid})`;
 
 /** The cycle `waiter` → `target` would close, as pids from `waiter` back to itself; null when none. */
 export function cycleIfWaits(records: readonly AgentRecord[], waiter: number, target: number): number[] | null {
@@ -79,7 +81,7 @@ export function renderWaitGraph(records: readonly AgentRecord[], now: number): s
   const visited = new Set<number>();
   const node = (r: AgentRecord, prefix: string, last: boolean, depth: number) => {
     visited.add(r.pid);
-    const state = r.waits_on !== null ? `[waiting on ${byPid.get(r.waits_on)?.name ?? `pid ${r.waits_on}`}]${elapsed(r.waits_since, now)}` : "[active]";
+    const state = r.waits_on !== null ? `[waiting on ${escapeText(byPid.get(r.waits_on)?.name ?? `pid ${r.waits_on}`)}]${elapsed(r.waits_since, now)}` : "[active]";
     lines.push(`${depth === 0 ? "" : prefix + (last ? "└─ " : "├─ ")}${label(r)} ${state}`);
     const kids = children.get(r.pid) ?? [];
     kids.forEach((k, i) => {

@@ -4,7 +4,8 @@
  *
  * - `escapeText` makes a field visible and inert: every control character becomes a
  *   visible escape (`\x1b`, `\x9b`, `\u202e`), so a name, path or summary can neither drive
- *   the terminal nor reorder or hide the text around it.
+ *   the terminal nor reorder or hide the text around it; invisible characters that hide text
+ *   (zero-width space, word joiner, BOM, tag characters) are shown escaped too.
  * - `TerminalFilter` is the streaming filter for whole output (a traced agent's stdout, and
  *   every byte the commands write, see `output.ts`): colours and text styles (SGR) pass, except
  *   conceal; every other control sequence — cursor movement, screen clearing, OSC (window
@@ -19,9 +20,37 @@
  * bounds an unterminated string sequence.
  */
 
-/** Bidirectional formatting characters (embeddings, overrides, isolates, marks: Trojan Source) and line separators. */
+/**
+ * Characters shown escaped rather than obeyed: bidirectional formatting (embeddings,
+ * overrides, isolates, marks: Trojan Source), line and paragraph separators, and invisible
+ * characters that hide text (zero-width space, word joiner and invisible operators, BOM,
+ * interlinear annotations). Joiners used inside emoji and scripts (U+200C, U+200D) stay.
+ */
 function isBidi(code: number): boolean {
-  return code === 0x061c || code === 0x200e || code === 0x200f || (code >= 0x2028 && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069);
+  return (
+    code === 0x061c ||
+    code === 0x200b ||
+    code === 0x200e ||
+    code === 0x200f ||
+    (code >= 0x2028 && code <= 0x202e) ||
+    (code >= 0x2060 && code <= 0x2064) ||
+    (code >= 0x2066 && code <= 0x2069) ||
+    code === 0xfeff ||
+    (code >= 0xfff9 && code <= 0xfffb)
+  );
+}
+
+/**
+ * Unicode tag characters (U+E0000–U+E007F) are invisible copies of ASCII ("ASCII smuggling":
+ * text a person does not see but a model reads). In UTF-16: the high surrogate U+DB40 followed
+ * by a low surrogate U+DC00–U+DC7F.
+ */
+function isTagPair(high: number, low: number): boolean {
+  return high === 0xdb40 && low >= 0xdc00 && low <= 0xdc7f;
+}
+
+function tagEscape(low: number): string {
+  return `\\u{e00${(low - 0xdc00).toString(16).padStart(2, "0")}}`;
 }
 
 function isPrintable(code: number): boolean {
@@ -42,9 +71,9 @@ function needsEscape(code: number): boolean {
 }
 
 // eslint-disable-next-line no-control-regex
-const ESCAPE_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const ESCAPE_RE = /[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
 // eslint-disable-next-line no-control-regex
-const ESCAPE_RE_MULTILINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const ESCAPE_RE_MULTILINE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
 
 export interface EscapeOptions {
   /** Keep newlines and tabs (for multi-line text such as evidence); default: escape them too. */
@@ -63,23 +92,27 @@ export function escapeText(text: string, opts: EscapeOptions = {}): string {
   re.lastIndex = 0;
   return text.replace(re, (c) => {
     const code = c.charCodeAt(0);
+    if (c.length === 2) return tagEscape(c.charCodeAt(1));
     return code < 0x100 ? `\\x${hex2(code)}` : uEscape(code);
   });
 }
 
 /** True when `text` holds nothing `escapeText` would change. */
 export function isInert(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (needsEscape(text.charCodeAt(i))) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (needsEscape(code) || isTagPair(code, text.charCodeAt(i + 1))) return false;
+  }
   return true;
 }
 
-const U_ESCAPE_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+const U_ESCAPE_JSON = /[\u007f-\u009f\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]|\udb40[\udc00-\udc7f]/g;
 
-/** `JSON.stringify` whose output holds no character a terminal acts on; the data is unchanged. */
+/** `JSON.stringify` whose output holds no character a terminal acts on or hides; the data is unchanged. */
 export function safeJson(value: unknown, space?: number): string {
   const s = JSON.stringify(value, null, space);
   if (s === undefined) return "null";
-  return s.replace(U_ESCAPE_JSON, (c) => uEscape(c.charCodeAt(0)));
+  return s.replace(U_ESCAPE_JSON, (c) => (c.length === 2 ? uEscape(c.charCodeAt(0)) + uEscape(c.charCodeAt(1)) : uEscape(c.charCodeAt(0))));
 }
 
 type State = "text" | "esc" | "csi" | "string" | "string_esc" | "cr";
@@ -154,7 +187,7 @@ export class TerminalFilter {
       }
       if (this.state === "text") {
         // fast path: a run of printable characters is copied in one slice
-        if (isPrintable(code)) {
+        if (isPrintable(code) && !isTagPair(code, text.charCodeAt(i + 1))) {
           if (runStart < 0) runStart = i;
           continue;
         }
@@ -179,7 +212,9 @@ export class TerminalFilter {
             this.state = "string";
             this.stringLen = 0;
           } else if (isBidi(code)) {
-            out += uEscape(code); // bidirectional control: shown, not obeyed
+            out += uEscape(code); // bidirectional control or invisible character: shown, not obeyed
+          } else if (isTagPair(code, text.charCodeAt(i + 1))) {
+            out += tagEscape(text.charCodeAt(++i)); // invisible tag character: shown
           }
           // other C0 controls (BEL, BS, …), DEL and C1 controls are dropped
           break;

@@ -73,3 +73,18 @@ test("guarded output filters every write, the raw stream does not, and flush wai
   assert.equal(seen, "name: claude\n\x1b[32mok\x1b[0m \n\x1b[H");
   assert.equal(guardOutput(out), out);
 });
+
+test("invisible characters that hide text are shown escaped; joiners inside emoji stay", () => {
+  const smuggled = "ok" + [..."rm -rf"].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join("");
+  assert.equal(escapeText(smuggled), "ok\\u{e0072}\\u{e006d}\\u{e0020}\\u{e002d}\\u{e0072}\\u{e0066}");
+  assert.equal(sanitizeTerminal(smuggled), escapeText(smuggled));
+  assert.equal(escapeText("a\u200bb\u2060c\ufeffd\ufff9e"), "a\\u200bb\\u2060c\\ufeffd\\ufff9e");
+  assert.equal(sanitizeTerminal("a\u200bb"), "a\\u200bb");
+  const family = "👨\u200d👩\u200d👧";
+  assert.equal(escapeText(family), family);
+  assert.equal(sanitizeTerminal(family), family);
+  assert.equal(escapeText("日本 🙂"), "日本 🙂");
+  const j = safeJson({ s: smuggled + "\u200b" });
+  assert.doesNotMatch(j, /[\u200b]|\udb40/);
+  assert.deepEqual(JSON.parse(j), { s: smuggled + "\u200b" });
+});

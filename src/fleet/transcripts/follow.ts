@@ -9,6 +9,7 @@ import { noTranscriptReason } from "./registry.js";
 import type { RefreshScope } from "./store.js";
 import { TranscriptStore } from "./store.js";
 import type { TranscriptEvent } from "./types.js";
+import { escapeText } from "../../term/sanitize.js";
 
 /** How often the transcript is re-read while following. */
 export const TRANSCRIPT_POLL_MS = 500;
@@ -73,8 +74,8 @@ export async function followTranscript(pid: number, label: string, opts: Transcr
   const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot), sessionId: loc.sessionId };
   const session = matchSession(hint, store.sessions());
   if (!session) {
-    const why = loc.sessionId ? ` (its session ${loc.sessionId} has no transcript yet)` : "";
-    throw new CommandError(`cannot trace ${label} transcript: no ${provider} session transcript found for pid ${pid}${cwd ? ` in ${cwd}` : ""}${why}`);
+    const why = loc.sessionId ? ` (its session ${escapeText(loc.sessionId)} has no transcript yet)` : "";
+    throw new CommandError(`cannot trace ${label} transcript: no ${escapeText(provider)} session transcript found for pid ${pid}${cwd ? ` in ${escapeText(cwd)}` : ""}${why}`);
   }
   opts.onStart(session.path);
   const shown = new WeakSet<TranscriptEvent>();
@@ -118,8 +119,9 @@ export async function runTranscriptTrace(pid: number, label: string, ctx: Comman
     procRoot: opts.procRoot,
     signal: ctx.signal,
     tailLines: opts.tailLines,
-    onStart: (path) => ctx.stdout.write(`trace ${label} transcript ${path}  Ctrl+C to stop\n`),
-    onLine: (line) => ctx.stdout.write(line + "\n"),
+    onStart: (path) => ctx.stdout.write(`trace ${label} transcript ${escapeText(path)}  Ctrl+C to stop\n`),
+    // prompts, answers, tool names and errors are the agent's text: every control shown escaped
+    onLine: (line) => ctx.stdout.write(escapeText(line, { multiline: true }) + "\n"),
   });
   if (end === "exited") ctx.stdout.write("· process exited\n");
   ctx.stdout.write("· trace ended\n");
