@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { CLI } from "./env.js";
+import { CLI, WAIT_MS } from "./env.js";
 
 export interface CliResult {
   code: number | null;
@@ -24,7 +24,8 @@ export async function runCli(
   child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   child.stdin.end(opts.input ?? "");
-  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 20_000);
+  // generous: on a loaded machine a one-shot command can take many seconds; a hang still ends the test
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
   const [code, signal] = (await once(child, "close")) as [number | null, NodeJS.Signals | null];
   clearTimeout(timer);
   return { code, signal, stdout, stderr };
@@ -67,7 +68,7 @@ export class CliProcess {
   }
 
   /** Resolve once `pred(stdout, stderr)` holds; reject after `timeoutMs` with what was seen. */
-  async waitFor(pred: (out: string, err: string) => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  async waitFor(pred: (out: string, err: string) => boolean, timeoutMs = WAIT_MS, what = "condition"): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pred(this.stdout, this.stderr)) {
       const left = deadline - Date.now();
@@ -84,7 +85,7 @@ export class CliProcess {
     }
   }
 
-  waitForOutput(text: string, timeoutMs = 10_000): Promise<void> {
+  waitForOutput(text: string, timeoutMs = WAIT_MS): Promise<void> {
     return this.waitFor((o) => o.includes(text), timeoutMs, JSON.stringify(text));
   }
 

@@ -9,6 +9,12 @@ export const OUT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..", ".
 export const REPO_ROOT = resolve(OUT_DIR, "..");
 /** The built CLI entry point of the same build. */
 export const CLI = join(OUT_DIR, "src", "cli.js");
+/**
+ * How long a test waits for output it expects before failing. Generous: on a machine whose
+ * cores are busy with other work, starting node and loading the CLI alone can take many
+ * seconds; a wait that times out is a hang, never a slow pass.
+ */
+export const WAIT_MS = 60_000;
 /** Sample transcripts of each agent, with the figures a parser must produce (`test/fixtures/README.md`). */
 export const FIXTURES = resolve(REPO_ROOT, "test", "fixtures");
 

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { CLI } from "./env.js";
+import { CLI, WAIT_MS } from "./env.js";
 
 const require = createRequire(import.meta.url);
 
@@ -62,7 +62,7 @@ export class PtySession {
   }
 
   /** Wait until the visible text after `from` (an index into `text`) contains `needle`. */
-  async waitFor(needle: string | RegExp, timeoutMs = 10_000, from = 0): Promise<number> {
+  async waitFor(needle: string | RegExp, timeoutMs = WAIT_MS, from = 0): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const t = this.text.slice(from);

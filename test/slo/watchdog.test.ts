@@ -4,12 +4,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { PtySession } from "../helpers/pty.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { subscribe, closePublishers } from "../../src/bus/client.js";
 import type { BusMessage } from "../../src/bus/message.js";
 import type { Incident } from "../../src/slo/incidents.js";
+import { registerAgent } from "../../src/fleet/registry.js";
 
 const SESSION = "11111111-2222-4333-8444-555555555555";
 
@@ -27,10 +28,16 @@ function setup(t: { after: (f: () => void) => void }) {
   return { dir: dir.path, bin, shop, home, env };
 }
 
-/** A process that looks like Claude Code (an executable named `claude`), stdout into `log`. */
-function fakeClaude(bin: string, cwd: string, log: string): ChildProcess {
+/**
+ * A process that looks like Claude Code (an executable named `claude`), stdout into `log`,
+ * registered as `auth-fixer`. The SLOs name `auth-fixer`, never the provider: other Claude
+ * Code processes on the machine (real ones, or other tests' fakes) must not get incidents.
+ */
+async function fakeClaude(bin: string, cwd: string, log: string, home: string): Promise<ChildProcess> {
   const fd = openSync(log, "a");
-  return spawn(join(bin, "claude"), ["300"], { cwd, stdio: ["ignore", fd, "ignore"] });
+  const child = spawn(join(bin, "claude"), ["300"], { cwd, stdio: ["ignore", fd, "ignore"] });
+  await registerAgent(home, { pid: child.pid!, name: "auth-fixer", provider: "claude-code", command: "claude 300" });
+  return child;
 }
 
 function assistant(cwd: string, t: number, id: string, usage: { input_tokens: number; output_tokens: number }) {
@@ -81,8 +88,8 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   const { dir, bin, shop, home, env } = setup(t);
   const log = join(dir, "agent.log");
   writeFileSync(log, "");
-  writeFileSync(join(home, "agents.yaml"), "# my SLOs\nagents:\n  claude-code:\n    progress_minutes: 0.02 # 1.2 s\n");
-  const agent = fakeClaude(bin, shop, log);
+  writeFileSync(join(home, "agents.yaml"), "# my SLOs\nagents:\n  auth-fixer:\n    progress_minutes: 0.02 # 1.2 s\n");
+  const agent = await fakeClaude(bin, shop, log, home);
   t.after(() => agent.kill("SIGKILL"));
   appendFileSync(log, "starting work on the auth bug\n");
 
@@ -98,9 +105,9 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   const notified = join(dir, "notified.jsonl");
   const watch = new CliProcess(["agents", "watch", "--interval", "0.3", "--notify-command", `cat >> '${notified}'`], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitFor((o) => opened(o).length === 1, 15_000, "progress incident opened");
+  await watch.waitFor((o) => opened(o).length === 1, WAIT_MS, "progress incident opened");
   const line = opened(watch.stdout)[0]!;
-  assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) progress: [1-9]s no progress \\(threshold: 1s\\)$`));
+  assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) progress: (\\d+m)?\\d+s no progress \\(threshold: 1s\\)$`));
   const id = / incident ([0-9a-f]{8}) opened/.exec(line)![1]!;
 
   // the dashboard's status column shows the open breach
@@ -110,7 +117,7 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   // evidence: the last output of the agent and its resources
   const show = await runCli(["agents", "incidents", "show", id], { env });
   assert.equal(show.code, 0, show.stderr);
-  assert.match(show.stdout, new RegExp(`^incident ${id}  open\nagent      claude-code \\(pid ${agent.pid}, claude-code\\)\nslo        progress\n`));
+  assert.match(show.stdout, new RegExp(`^incident ${id}  open\nagent      auth-fixer \\(pid ${agent.pid}, claude-code\\)\nslo        progress\n`));
   assert.match(show.stdout, new RegExp(`evidence   last 30 bytes of ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\n  starting work on the auth bug\n`));
   assert.match(show.stdout, /resources  cpu [\d.]+%  mem \d+(\.\d)?[KM]/);
 
@@ -126,7 +133,7 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
 
   // output again: the incident resolves itself
   appendFileSync(log, "done\n");
-  await watch2.waitForOutput(`incident ${id} resolved (recovered): claude-code (pid ${agent.pid}) progress`, 15_000);
+  await watch2.waitForOutput(`incident ${id} resolved (recovered): auth-fixer (pid ${agent.pid}) progress`, WAIT_MS);
 
   // silent again, within the 30-minute cool-down: no new incident
   await new Promise((r) => setTimeout(r, 2500));
@@ -140,13 +147,13 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   assert.equal(events[0]!.incident!.id, id);
   const listed = await runCli(["agents", "incidents"], { env });
   assert.match(listed.stdout, /^id +agent +pid +slo +state +opened +detail\n/);
-  assert.match(listed.stdout, new RegExp(`\n${id} +claude-code +${agent.pid} +progress +resolved +\\d+s ago +[1-9]s no progress \\(threshold: 1s\\)\n`));
+  assert.match(listed.stdout, new RegExp(`\n${id} +auth-fixer +${agent.pid} +progress +resolved +(\\d+m)?\\d+s ago +(\\d+m)?\\d+s no progress \\(threshold: 1s\\)\n`));
 
   // the bus saw the open and the resolve; the notify command got the JSON
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(frames.map((f) => [f.topic, (f.data as { event: string }).event]), [["incident", "open"], ["incident", "resolve"]]);
   assert.equal((frames[0]!.data as { incident: Incident }).incident.id, id);
-  assert.match(frames[0]!.summary, new RegExp(`^incident ${id} opened: claude-code \\(pid ${agent.pid}\\) progress: `));
+  assert.match(frames[0]!.summary, new RegExp(`^incident ${id} opened: auth-fixer \\(pid ${agent.pid}\\) progress: `));
   const notes = readFileSync(notified, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Incident & { event: string });
   assert.equal(notes.length, 1, "the first watchdog only saw the open");
   assert.equal(notes[0]!.event, "open");
@@ -160,8 +167,8 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
 
 test("cost: expensive turns open a cost incident with projected and actual spend", async (t) => {
   const { bin, shop, home, env, dir } = setup(t);
-  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    hourly_budget_usd: 1\n");
-  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    hourly_budget_usd: 1\n");
+  const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
   t.after(() => agent.kill("SIGKILL"));
   await new Promise((r) => setTimeout(r, 100));
   const now = Date.now();
@@ -169,7 +176,7 @@ test("cost: expensive turns open a cost incident with projected and actual spend
   writeTranscript(env, shop, [assistant(shop, now - 120_000, "a", { input_tokens: 0, output_tokens: 100_000 }), assistant(shop, now - 60_000, "b", { input_tokens: 0, output_tokens: 100_000 })]);
   const r = await runCli(["agents", "watch", "--once"], { env });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) cost: \\$36\\.00/h projected, \\$3\\.00 spent in the last hour \\(budget: \\$1\\.00/h\\)\n`));
+  assert.match(r.stdout, new RegExp(`incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) cost: \\$36\\.00/h projected, \\$3\\.00 spent in the last hour \\(budget: \\$1\\.00/h\\)\n`));
   // still breached: a second evaluation does not open it again
   const again = await runCli(["agents", "watch", "--once"], { env });
   assert.equal(again.stdout, "");
@@ -178,8 +185,8 @@ test("cost: expensive turns open a cost incident with projected and actual spend
 
 test("errors: a sustained error rate opens an incident; a single short spike does not", async (t) => {
   const { bin, shop, home, env, dir } = setup(t);
-  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    error_rate_pct: 10\n");
-  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    error_rate_pct: 10\n");
+  const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
   t.after(() => agent.kill("SIGKILL"));
   await new Promise((r) => setTimeout(r, 100));
   const now = Date.now();
@@ -192,21 +199,23 @@ test("errors: a sustained error rate opens an incident; a single short spike doe
   assert.equal(r.stdout, "", "a spike over the fast window only does not page");
   assert.equal((await runCli(["agents", "incidents"], { env })).stdout, "no incidents\n");
 
-  // sustained: half of the turns of the whole hour failed
-  const sustained = Array.from({ length: 40 }, (_, i) =>
-    i % 2 ? apiError(shop, now - 2_975_000 + i * 75_000, `e${i}`) : assistant(shop, now - 2_975_000 + i * 75_000, `k${i}`, { input_tokens: 10, output_tokens: 10 }),
-  );
+  // sustained: half of the turns of the whole hour failed; each failure shares its timestamp with a
+  // success, so any window holds as many of one as of the other (the evaluation may start seconds later)
+  const sustained = Array.from({ length: 20 }, (_, i) => [
+    assistant(shop, now - 2_970_000 + i * 150_000, `k${i}`, { input_tokens: 10, output_tokens: 10 }),
+    apiError(shop, now - 2_970_000 + i * 150_000, `e${i}`),
+  ]).flat();
   writeFileSync(path, [...sustained, prompt(shop)].map((l) => JSON.stringify(l)).join("\n") + "\n");
   const r2 = await runCli(["agents", "watch", "--once"], { env });
-  assert.match(r2.stdout, new RegExp(`incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`));
+  assert.match(r2.stdout, new RegExp(`incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`));
 });
 
 test("an agent that exits resolves its incident; ack and resolve close the loop by hand", async (t) => {
   const { bin, shop, home, env, dir } = setup(t);
-  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    progress_minutes: 0.001\n");
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    progress_minutes: 0.001\n");
   const log = join(dir, "a.log");
-  const a1 = fakeClaude(bin, shop, log);
-  const a2 = fakeClaude(bin, shop, join(dir, "b.log"));
+  const a1 = await fakeClaude(bin, shop, log, home);
+  const a2 = await fakeClaude(bin, shop, join(dir, "b.log"), home);
   t.after(() => a1.kill("SIGKILL"));
   t.after(() => a2.kill("SIGKILL"));
   await new Promise((r) => setTimeout(r, 300));
@@ -214,14 +223,14 @@ test("an agent that exits resolves its incident; ack and resolve close the loop 
   await new Promise((r) => setTimeout(r, 300));
   const r = await runCli(["agents", "watch", "--once"], { env });
   assert.equal(opened(r.stdout).length, 2, r.stdout + r.stderr);
-  const id1 = new RegExp(`incident ([0-9a-f]{8}) opened: claude-code \\(pid ${a1.pid}\\)`).exec(r.stdout)![1]!;
-  const id2 = new RegExp(`incident ([0-9a-f]{8}) opened: claude-code \\(pid ${a2.pid}\\)`).exec(r.stdout)![1]!;
+  const id1 = new RegExp(`incident ([0-9a-f]{8}) opened: auth-fixer \\(pid ${a1.pid}\\)`).exec(r.stdout)![1]!;
+  const id2 = new RegExp(`incident ([0-9a-f]{8}) opened: auth-fixer \\(pid ${a2.pid}\\)`).exec(r.stdout)![1]!;
 
   const ack = await runCli(["agents", "incidents", "ack", id2.slice(0, 6)], { env });
   assert.equal(ack.stdout, `acknowledged ${id2}\n`);
   const again = await runCli(["agents", "incidents", "ack", id2], { env });
   assert.equal(again.stdout, `incident ${id2} was already acknowledged\n`);
-  assert.match((await runCli(["agents", "incidents"], { env })).stdout, new RegExp(`\n${id2} +claude-code +${a2.pid} +progress +acked +`));
+  assert.match((await runCli(["agents", "incidents"], { env })).stdout, new RegExp(`\n${id2} +auth-fixer +${a2.pid} +progress +acked +`));
   const res = await runCli(["agents", "incidents", "resolve", id2], { env });
   assert.equal(res.stdout, `resolved ${id2}\n`);
   const twice = await runCli(["agents", "incidents", "resolve", id2], { env });
@@ -234,7 +243,7 @@ test("an agent that exits resolves its incident; ack and resolve close the loop 
   a1.kill("SIGKILL");
   await new Promise((r) => a1.once("exit", r));
   const r2 = await runCli(["agents", "watch", "--once"], { env });
-  assert.match(r2.stdout, new RegExp(`incident ${id1} resolved \\(agent exited\\): claude-code \\(pid ${a1.pid}\\) progress\n`));
+  assert.match(r2.stdout, new RegExp(`incident ${id1} resolved \\(agent exited\\): auth-fixer \\(pid ${a1.pid}\\) progress\n`));
   const all = await runCli(["agents", "incidents", "--json"], { env });
   const list = JSON.parse(all.stdout) as Incident[];
   assert.equal(list.find((i) => i.id === id1)!.resolution, "agent exited");
@@ -243,13 +252,13 @@ test("an agent that exits resolves its incident; ack and resolve close the loop 
 
 test("the interactive shell runs the watchdog in the background and shows a banner when an incident opens", async (t) => {
   const { bin, shop, home, env, dir } = setup(t);
-  writeFileSync(join(home, "agents.yaml"), "agents:\n  claude-code:\n    progress_minutes: 0.02\nwatchdog:\n  interval_seconds: 0.3\n");
-  const agent = fakeClaude(bin, shop, join(dir, "a.log"));
+  writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    progress_minutes: 0.02\nwatchdog:\n  interval_seconds: 0.3\n");
+  const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
   t.after(() => agent.kill("SIGKILL"));
   const shell = new PtySession(env);
   t.after(() => shell.kill());
   await shell.waitFor("> ");
-  await shell.waitFor(new RegExp(`! incident [0-9a-f]{8} opened: claude-code \\(pid ${agent.pid}\\) progress: \\d+s no progress \\(threshold: 1s\\)`), 15_000);
+  await shell.waitFor(new RegExp(`! incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) progress: (\\d+m)?\\d+s no progress \\(threshold: 1s\\)`), WAIT_MS);
   shell.write("/exit\r");
   assert.equal(await shell.exited, 0);
 });

@@ -289,15 +289,15 @@ test("hostile file names from transcripts: conflicts, its incident line and --js
     ].map((l) => JSON.stringify(l)).join("\n") + "\n",
   );
   appendFileSync(transcript, line({ type: "user", message: { role: "user", content: "more" } }));
-  const c = await cli(["agents", "conflicts", "--window", "60"], env);
+  const c = await cli(["agents", "conflicts", "--window", "600"], env);
   assert.equal(c.code, 0, c.stderr);
   assert.ok(c.stdout.includes(escapeText(file)), c.stdout);
   assert.match(c.stdout, /· incident [0-9a-f]{8} opened: /);
   assert.ok(c.stdout.includes(`shared worktree: `) && c.stdout.includes(`on branch main${EP} in `), c.stdout);
-  const cj = await cli(["agents", "conflicts", "--window", "60", "--json"], env);
+  const cj = await cli(["agents", "conflicts", "--window", "600", "--json"], env);
   assert.equal((JSON.parse(cj.stdout) as { conflicts: Array<{ path: string }> }).conflicts[0]!.path, file);
 
-  const hook = await cli(["agents", "hook", "claude-pretool"], env, JSON.stringify({ tool_name: "Edit", tool_input: { file_path: file }, cwd: "/" }));
+  const hook = await cli(["agents", "hook", "claude-pretool", "--window", "600"], env, JSON.stringify({ tool_name: "Edit", tool_input: { file_path: file }, cwd: "/" }));
   assert.equal(hook.code, 2, hook.stderr);
   assert.ok(hook.stderr.startsWith(`blocked by opensre: ${escapeText(file)} was written by `), hook.stderr);
 });
