@@ -8,7 +8,7 @@ import { parseFlags } from "../shell/args.js";
 import { UNKNOWN_COMMAND } from "../shell/run.js";
 import { ConfigWatcher, settingsFor } from "../slo/config.js";
 import { evaluateAgent, sloTarget } from "../slo/evaluate.js";
-import { readIncidents } from "../slo/incidents.js";
+import { compactIncidentsIfLarge, readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
 import { plainTable } from "../term/table.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
@@ -63,7 +63,15 @@ export function newCollector(ctx: Pick<CommandContext, "home" | "env">, config =
 
 /** Marks agents with an open (or acknowledged) incident: the status column shows `breach:<slo>`. */
 export function markBreaches(snap: FleetSnapshot, home: string): void {
-  const { incidents, warnings } = readIncidents(home);
+  let read: ReturnType<typeof readIncidents>;
+  try {
+    read = readIncidents(home);
+  } catch (err) {
+    // an unusable incidents file (a link, a FIFO) costs the breach column, not the dashboard
+    snap.warnings.push(`cannot read incidents: ${(err as Error).message}`);
+    return;
+  }
+  const { incidents, warnings } = read;
   snap.warnings.push(...warnings);
   for (const i of incidents) {
     if (i.resolved_at) continue;
@@ -84,6 +92,7 @@ async function snapshot(collector: FleetCollector, home: string, config: ConfigW
     throw err;
   }
   if (error) snap.warnings.push(`${error} (price overrides from it are not applied)`);
+  await compactIncidentsIfLarge(home).catch((err: Error) => snap.warnings.push(`cannot compact incidents: ${err.message}`));
   markBreaches(snap, home);
   return snap;
 }

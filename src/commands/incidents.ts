@@ -1,7 +1,7 @@
 import { fmtAgo, fmtBytes, fmtDuration } from "../fleet/format.js";
 import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
-import { closeIncident, findIncident, incidentState, readIncidents, type Incident } from "../slo/incidents.js";
+import { closeIncident, compactIncidentsIfLarge, findIncident, incidentState, readIncidents, type Incident } from "../slo/incidents.js";
 import { AnsiSanitizer } from "../trace/ansi.js";
 import { plainTable } from "../term/table.js";
 import { CATALOG } from "./catalog.js";
@@ -64,7 +64,7 @@ export const incidentsCommand: CommandSpec = {
     if (verb === "show" || verb === "ack" || verb === "resolve") {
       if (rest.length !== 1) throw new UsageError(`usage: /agents incidents ${verb} <id>`);
       if (verb === "show") {
-        const { incidents } = readIncidents(ctx.home);
+        const { incidents } = readIncidents(ctx.home, { archive: true });
         const found = findIncident(incidents, rest[0]!);
         if (typeof found === "string") throw new CommandError(e(found));
         ctx.stdout.write(renderIncident(found, Date.now()));
@@ -75,7 +75,8 @@ export const incidentsCommand: CommandSpec = {
     }
     const { values, positionals } = parseFlags(args, { all: { type: "boolean" }, json: { type: "boolean" } }, USAGE);
     if (positionals.length) throw new UsageError(USAGE);
-    const { incidents, warnings } = readIncidents(ctx.home);
+    await compactIncidentsIfLarge(ctx.home);
+    const { incidents, warnings } = readIncidents(ctx.home, { archive: values.all === true });
     for (const w of warnings) ctx.stderr.write(`warning: ${e(w)}\n`);
     const now = Date.now();
     const shown = incidents

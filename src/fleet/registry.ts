@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type { AgentRecord, Provider } from "./model.js";
@@ -6,16 +6,19 @@ import { isSameProcess, processStartTime } from "./procfs.js";
 import { writeFileAtomicSync } from "../util/atomic.js";
 import { ensureHome } from "../util/home.js";
 import { withFileLock } from "../util/lock.js";
+import { readStateFile } from "../util/statefile.js";
 
 /**
  * The agent registry, `agents.jsonl` in the home dir: one JSON record per line.
  * Read-modify-write happens under an exclusive flock on `agents.jsonl.lock` and the
  * file is replaced atomically, so concurrent `register`/`forget` from several
  * processes never lose an update. Lines that do not parse are kept verbatim on
- * rewrite (they are not ours to delete) and reported as warnings.
+ * rewrite, byte for byte (they are not ours to delete), and reported as warnings.
  */
 
 export const REGISTRY_FILE = "agents.jsonl";
+/** Largest registry read: tens of thousands of records; anything bigger is not a registry. */
+export const REGISTRY_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The record schema (zod, loaded on the first registry line read: an empty registry never loads it). */
 let recordSchemaCache: ReturnType<typeof buildRecordSchema> | undefined;
@@ -39,8 +42,10 @@ function recordSchema(): ReturnType<typeof buildRecordSchema> {
 
 export interface RegistryContents {
   records: AgentRecord[];
-  /** Lines that did not parse, kept verbatim. */
+  /** Lines that did not parse, as text (for display). */
   corrupt: string[];
+  /** The same lines as they are on disk, byte for byte: what a rewrite keeps. */
+  corruptBytes: Buffer[];
   /** One warning per corrupt line: `agents.jsonl:3: skipped corrupt line (…)`. */
   warnings: string[];
 }
@@ -49,34 +54,56 @@ export function registryPath(home: string): string {
   return join(home, REGISTRY_FILE);
 }
 
-export function parseRegistry(text: string): RegistryContents {
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export function parseRegistry(content: string | Buffer): RegistryContents {
   const records: AgentRecord[] = [];
   const corrupt: string[] = [];
+  const corruptBytes: Buffer[] = [];
   const warnings: string[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
+  const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  let start = 0;
+  for (let i = 1; start < buf.length; i++) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length;
+    const bytes = buf.subarray(start, end);
+    start = end + 1;
+    let line: string;
     let reason: string;
+    try {
+      line = utf8.decode(bytes);
+    } catch {
+      corrupt.push(bytes.toString("utf8"));
+      corruptBytes.push(Buffer.from(bytes));
+      warnings.push(`${REGISTRY_FILE}:${i}: skipped corrupt line (not UTF-8 text)`);
+      continue;
+    }
+    if (line.trim() === "") continue;
     try {
       const parsed = recordSchema().safeParse(JSON.parse(line));
       if (parsed.success) {
         records.push(parsed.data as AgentRecord);
-        return;
+        continue;
       }
       reason = parsed.error.issues.map((iss) => `${iss.path.join(".") || "record"}: ${iss.message}`).join("; ");
     } catch (err) {
       reason = (err as Error).message;
     }
     corrupt.push(line);
-    warnings.push(`${REGISTRY_FILE}:${i + 1}: skipped corrupt line (${reason})`);
-  });
-  return { records, corrupt, warnings };
+    corruptBytes.push(Buffer.from(bytes));
+    warnings.push(`${REGISTRY_FILE}:${i}: skipped corrupt line (${reason})`);
+  }
+  return { records, corrupt, corruptBytes, warnings };
 }
 
-/** Read the registry without locking (a reader sees a whole old or new file, never half). */
+/**
+ * Read the registry without locking (a reader sees a whole old or new file, never half).
+ * Never through a symbolic link, never a FIFO, at most REGISTRY_MAX_BYTES.
+ */
 export function readRegistry(home: string): RegistryContents {
-  const path = registryPath(home);
-  if (!existsSync(path)) return { records: [], corrupt: [], warnings: [] };
-  return parseRegistry(readFileSync(path, "utf8"));
+  const buf = readStateFile(registryPath(home), REGISTRY_MAX_BYTES);
+  if (buf === null) return { records: [], corrupt: [], corruptBytes: [], warnings: [] };
+  return parseRegistry(buf);
 }
 
 /**
@@ -94,12 +121,14 @@ export async function updateRegistry<T>(
     const before = JSON.stringify(current.records);
     const { records, result } = fn(current.records.map((r) => ({ ...r })));
     if (JSON.stringify(records) !== before) {
-      const lines = [...records.map((r) => JSON.stringify(r)), ...current.corrupt];
-      writeFileAtomicSync(path, lines.length ? lines.join("\n") + "\n" : "");
+      const lines = [...records.map((r) => Buffer.from(JSON.stringify(r), "utf8")), ...current.corruptBytes];
+      writeFileAtomicSync(path, Buffer.concat(lines.flatMap((l) => [l, NEWLINE])));
     }
     return result;
   });
 }
+
+const NEWLINE = Buffer.from("\n");
 
 export interface RegisterInput {
   pid: number;

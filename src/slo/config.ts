@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import type * as YamlModule from "yaml";
@@ -7,6 +7,7 @@ import type { z } from "zod";
 import { writeFileAtomicSync } from "../util/atomic.js";
 import { ensureHome, tildify } from "../util/home.js";
 import { withFileLock } from "../util/lock.js";
+import { readStateFile } from "../util/statefile.js";
 import { didYouMean } from "./did-you-mean.js";
 import { checkWindow } from "./objectives.js";
 
@@ -29,6 +30,8 @@ import { checkWindow } from "./objectives.js";
  * validated with zod; every error names the file and line.
  */
 export const CONFIG_FILE = "agents.yaml";
+/** Largest agents.yaml read: thousands of entries; a bigger file is not a config. */
+export const CONFIG_MAX_BYTES = 1024 * 1024;
 
 /**
  * `yaml` and `zod` are loaded on the first agents.yaml read or write, not at import: most
@@ -72,7 +75,30 @@ function buildSchemas() {
 
   /** An empty section (`agents:` with nothing under it) reads as YAML null: treat it as empty. */
   const orEmpty = <T extends z.ZodType>(schema: T) => z.preprocess((v) => v ?? {}, schema);
-  const entries = z.record(z.string(), orEmpty(slo));
+  const entry = orEmpty(slo);
+  type Settings = z.infer<typeof slo>;
+  /**
+   * Name → settings, each entry validated on its own, into a null-prototype object: a name such
+   * as `__proto__` or `constructor` is an agent like any other (a record type would drop it, and
+   * a plain object would answer `constructor` with its own).
+   */
+  const entries = z.unknown().transform((v, ctx) => {
+    const out = Object.create(null) as Record<string, Settings>;
+    if (v === null || v === undefined) return out;
+    if (typeof v !== "object" || Array.isArray(v)) {
+      ctx.addIssue({ code: "custom", message: "must be a mapping of names to settings" });
+      return z.NEVER;
+    }
+    for (const [name, value] of Object.entries(v)) {
+      const r = entry.safeParse(value);
+      if (!r.success) {
+        for (const iss of r.error.issues) ctx.addIssue({ ...iss, path: [name, ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
+        return z.NEVER;
+      }
+      Object.defineProperty(out, name, { value: r.data, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  });
 
   const config = z.strictObject({
     agents: orEmpty(entries).optional(),
@@ -96,7 +122,7 @@ export interface SloConfig {
   watchdog: { interval_seconds?: number; notify_command?: string; cooldown_minutes?: number };
 }
 
-export const EMPTY_CONFIG: SloConfig = { agents: {}, providers: {}, watchdog: {} };
+export const EMPTY_CONFIG: SloConfig = { agents: Object.create(null), providers: Object.create(null), watchdog: {} };
 
 /** A broken or invalid agents.yaml: the message names the file and line. */
 export class ConfigError extends Error {
@@ -166,25 +192,26 @@ export function parseConfig(text: string, file = CONFIG_FILE): { config: SloConf
     throw new ConfigError(`${file}:${line ? ` line ${line}:` : ""} ${msg}${where(path.slice(0, -1))}`);
   }
   const c = parsed.data;
-  return { config: { agents: c.agents ?? {}, providers: c.providers ?? {}, watchdog: c.watchdog ?? {} }, doc };
+  return { config: { agents: c.agents ?? Object.create(null), providers: c.providers ?? Object.create(null), watchdog: c.watchdog ?? {} }, doc };
 }
 
 /** Read agents.yaml from the home dir; a missing file is an empty config. */
 export function loadConfig(home: string): SloConfig {
   const path = configPath(home);
-  let text: string;
+  let buf: Buffer | null;
   try {
-    text = readFileSync(path, "utf8");
+    buf = readStateFile(path, CONFIG_MAX_BYTES); // never through a link, never a FIFO
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return EMPTY_CONFIG;
     throw new ConfigError(`${tildify(path)}: ${(err as Error).message}`);
   }
-  return parseConfig(text, tildify(path)).config;
+  if (buf === null) return EMPTY_CONFIG;
+  return parseConfig(buf.toString("utf8"), tildify(path)).config;
 }
 
 /** Settings that apply to one agent: its provider's defaults, then its own entry on top. */
 export function settingsFor(config: SloConfig, name: string, provider: string): SloSettings {
-  return { ...(config.providers[provider] ?? {}), ...(config.agents[name] ?? {}) };
+  const own = <T>(o: Record<string, T>, k: string): T | undefined => (Object.hasOwn(o, k) ? o[k] : undefined);
+  return { ...(own(config.providers, provider) ?? {}), ...(own(config.agents, name) ?? {}) };
 }
 
 /** Re-reads agents.yaml only when it changed (mtime, size); keeps the last good config on error. */
@@ -199,7 +226,7 @@ export class ConfigWatcher {
     const path = configPath(this.home);
     let stamp = "missing";
     try {
-      const st = statSync(path);
+      const st = lstatSync(path);
       stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
     } catch {
       /* missing */
@@ -233,7 +260,7 @@ export async function updateAgentSettings(home: string, name: string, patch: Par
   ensureHome(home);
   const path = configPath(home);
   return withFileLock(path + ".lock", () => {
-    const text = existsSync(path) ? readFileSync(path, "utf8") : HEADER;
+    const text = readStateFile(path, CONFIG_MAX_BYTES)?.toString("utf8") ?? HEADER;
     const { doc } = parseConfig(text, tildify(path));
     const { isMap } = yaml();
     if (doc.contents === null || !isMap(doc.contents)) doc.contents = doc.createNode({}) as typeof doc.contents;

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { publish } from "../bus/client.js";
 import type { FleetCollector } from "../fleet/collector.js";
 import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
@@ -7,6 +7,7 @@ import { isPidAlive } from "../util/pid.js";
 import { ConfigWatcher, settingsFor, type SloConfig } from "./config.js";
 import { DEFAULT_WINDOWS, evaluateAgent, hasSlo, type BurnWindows, type SloFinding } from "./evaluate.js";
 import {
+  compactIncidentsIfLarge,
   COOLDOWN_MS,
   EVIDENCE_BYTES,
   newIncidentId,
@@ -62,11 +63,16 @@ export interface WatchdogOptions {
   history?: () => Promise<HistoryHook | null>;
 }
 
-/** The last `bytes` of a file as text (a character cut at the start is dropped). */
+/**
+ * The last `bytes` of a file as text (a character cut at the start is dropped). The open never
+ * blocks (a FIFO at the path cannot hang the watchdog) and only a regular file is read.
+ */
 export function readTail(path: string, bytes = EVIDENCE_BYTES): string {
-  const fd = openSync(path, "r");
+  const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   try {
-    const size = fstatSync(fd).size;
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`);
+    const size = st.size;
     const start = Math.max(0, size - bytes);
     const buf = Buffer.alloc(size - start);
     let off = 0;
@@ -83,14 +89,23 @@ export function readTail(path: string, bytes = EVIDENCE_BYTES): string {
   }
 }
 
-export function collectEvidence(a: FleetAgent): IncidentEvidence {
+/**
+ * Evidence for an incident: the tail of the agent's stdout file, else of its transcript, and
+ * its signals. On Linux stdout is read through `/proc/<pid>/fd/1` itself, never by the name it
+ * resolves to: for a process in another mount namespace that name is another file (or a FIFO).
+ */
+export function collectEvidence(a: FleetAgent, procRoot = "/proc"): IncidentEvidence {
   let source: string | null = null;
   let output = "";
-  for (const candidate of [a.stdoutPath, a.transcript?.transcriptPath ?? null]) {
-    if (!candidate) continue;
+  const candidates: Array<[label: string | null, open: string | null]> = [
+    [a.stdoutPath, a.stdoutPath && process.platform === "linux" ? `${procRoot}/${a.pid}/fd/1` : a.stdoutPath],
+    [a.transcript?.transcriptPath ?? null, a.transcript?.transcriptPath ?? null],
+  ];
+  for (const [label, open] of candidates) {
+    if (!label || !open) continue;
     try {
-      output = readTail(candidate);
-      source = candidate;
+      output = readTail(open);
+      source = label;
       break;
     } catch {
       /* vanished or unreadable: try the next source */
@@ -179,6 +194,7 @@ export class Watchdog {
   }
 
   private async evaluate(config: SloConfig, anySlo: boolean, snap: FleetSnapshot | null, history: HistoryHook | null): Promise<WatchdogEvent[]> {
+    await compactIncidentsIfLarge(this.opts.home);
     // nothing configured and nothing open: no lock, no file touched
     if (!anySlo && !readIncidents(this.opts.home).incidents.some((i) => !i.resolved_at)) return [];
     const now = this.now();
@@ -196,6 +212,9 @@ export class Watchdog {
         this.warn(`could not evaluate ${a.name} (pid ${a.pid}): ${(err as Error).message}`);
       }
     }
+    // evidence is read before the incidents lock is taken: nothing slow or blocking happens under it
+    const evidence = new Map<FleetAgent, IncidentEvidence>();
+    for (const [a, list] of findings) if (list.some((f) => f.breached)) evidence.set(a, collectEvidence(a));
     const cooldownMs = this.opts.cooldownMs ?? (config.watchdog.cooldown_minutes !== undefined ? config.watchdog.cooldown_minutes * 60_000 : COOLDOWN_MS);
     const events = await withIncidents(this.opts.home, (incidents) => {
       const out: IncidentEvent[] = [];
@@ -222,7 +241,7 @@ export class Watchdog {
               resolved_at: null,
               resolution: null,
               kills: [],
-              evidence: collectEvidence(a),
+              evidence: evidence.get(a) ?? collectEvidence(a),
             };
             out.push(openEvent(incident));
             happened.push({ kind: "open", incident });

@@ -127,7 +127,7 @@ test("config: schema, provider defaults under agent entries, did-you-mean, Pytho
   assert.deepEqual(settingsFor(config, "reviewer", "claude-code"), { progress_minutes: 8, hourly_budget_usd: 9 });
   assert.deepEqual(settingsFor(config, "x", "codex"), {});
   assert.equal(config.watchdog.interval_seconds, 10);
-  assert.deepEqual(parseConfig("").config, { agents: {}, providers: {}, watchdog: {} });
+  assert.deepEqual(parseConfig("").config, { agents: Object.create(null), providers: Object.create(null), watchdog: {} });
   assert.throws(() => parseConfig("watchdog:\n  interval: 3\n"), /line 2: unknown key "interval" in watchdog \(did you mean "interval_seconds"\?\)/);
   assert.throws(() => parseConfig("agents:\n  a:\n    error_rate_pct: 120\n"), /line 3: error_rate_pct must be between 0 and 100 in agents\.a/);
   assert.throws(() => parseConfig("- 1\n"), /line 1: expected a mapping/);
@@ -140,4 +140,26 @@ test("config: schema, provider defaults under agent entries, did-you-mean, Pytho
   assert.ok(Number.isNaN(parseFloatLike("nan")));
   assert.equal(parseFloatLike("-Infinity"), -Infinity);
   for (const bad of ["", "abc", "1_", "_1", "1..2", "0x10", "5$", "1e"]) assert.equal(parseFloatLike(bad), undefined, bad);
+});
+
+test("budget: object-prototype names are agents like any other", async (t) => {
+  const { env, file } = setup(t);
+  for (const name of ["__proto__", "constructor", "toString"]) {
+    const r = await runCli(["agents", "budget", name, "5"], { env });
+    assert.equal(r.stdout, `updated ${name}: $5.00/hr -> ~/.config/opensre/agents.yaml\n`, r.stderr);
+  }
+  assert.equal((await runCli(["agents", "budget", "hasOwnProperty", "--progress-minutes", "3", "--provider"], { env })).code, 0);
+  const list = await runCli(["agents", "budget"], { env });
+  assert.equal(
+    list.stdout,
+    "agent                              hourly $  progress min  error %\n" +
+      "__proto__                          $5.00     -             -\n" +
+      "constructor                        $5.00     -             -\n" +
+      "toString                           $5.00     -             -\n" +
+      "hasOwnProperty (provider default)  -         3             -\n",
+  );
+  const { config } = parseConfig(readFileSync(file, "utf8"));
+  assert.deepEqual(settingsFor(config, "__proto__", "x"), { hourly_budget_usd: 5 });
+  assert.deepEqual(settingsFor(config, "valueOf", "constructor"), {});
+  assert.deepEqual(settingsFor(config, "a", "hasOwnProperty"), { progress_minutes: 3 });
 });
