@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { readRegistry, isRecordLive } from "../fleet/registry.js";
-import { CommandError, UsageError, type CommandSpec } from "../shell/command.js";
+import { CommandError, UsageError, type CommandContext, type CommandSpec } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { readClaims, updateClaims } from "../conflicts/claims.js";
 import { repoRoot } from "../util/repo.js";
@@ -11,6 +11,9 @@ import { escapeText as e } from "../term/sanitize.js";
 
 const CLAIM_USAGE = "Usage: /agents claim <branch> <agent-name>";
 const RELEASE_USAGE = "Usage: /agents release <branch>";
+
+/** Warnings of the claims store (a file kept aside) go to stderr, escaped. */
+const warn = (ctx: CommandContext) => (w: string) => ctx.stderr.write(`warning: ${e(w)}\n`);
 
 function registered(home: string, name: string) {
   return readRegistry(home).records.find((r) => r.name === name && isRecordLive(r));
@@ -34,7 +37,7 @@ export const claimCommand: CommandSpec = {
         if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${e(abs)} is already held by ${e(held.name)} (pid ${held.pid}). Use /agents release first.`);
         if (!held) c.paths.push({ glob: abs, name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: new Date().toISOString() });
         return { result: `Path ${e(abs)} now held by ${e(rec.name)} (pid ${rec.pid}).`, write: !held };
-      });
+      }, warn(ctx));
       ctx.stdout.write(msg + "\n");
       return 0;
     }
@@ -44,7 +47,7 @@ export const claimCommand: CommandSpec = {
       if (held && held.pid !== rec.pid) throw new CommandError(`Cannot claim: ${e(branch)} is already held by ${e(held.name)} (pid ${held.pid}). Use /agents release first.`);
       c.branches[branch] = { name: rec.name, pid: rec.pid, start_time: rec.start_time, claimed_at: held?.claimed_at ?? new Date().toISOString() };
       return { result: `Branch ${e(branch)} now held by ${e(rec.name)} (pid ${rec.pid}).`, write: true };
-    });
+    }, warn(ctx));
     ctx.stdout.write(msg + "\n");
     return 0;
   },
@@ -68,7 +71,7 @@ export const releaseCommand: CommandSpec = {
       if (!held) throw new CommandError(`${e(key)} is not currently held by any agent.`);
       delete c.branches[key];
       return { result: `Released ${e(key)} (was held by ${e(held.name)}).`, write: true };
-    });
+    }, warn(ctx));
     ctx.stdout.write(msg + "\n");
     return 0;
   },
