@@ -212,6 +212,23 @@ function readPs(): ProcessTable {
   return { procs, at, cpuUnitMs: 1 };
 }
 
+/** PF_KTHREAD in the flags of /proc/<pid>/stat (field 9). */
+const PF_KTHREAD = 0x00200000;
+
+/** A kernel thread (no user space to stop; signalling one is never what a user means). Linux; false elsewhere. */
+export function isKernelThread(pid: number, procRoot = "/proc"): boolean {
+  if (pid === 2) return true; // kthreadd
+  try {
+    const parsed = parseProcStat(readFileSync(`${procRoot}/${pid}/stat`, "utf8"));
+    if (!parsed) return false;
+    // fields[0] is field 3 (state): ppid is field 4, flags field 9
+    if (Number(parsed.fields[1]) === 2) return true;
+    return (Number(parsed.fields[6]) & PF_KTHREAD) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Working directory of a process (null when gone or not ours). */
 export function processCwd(pid: number, procRoot = "/proc"): string | null {
   try {

@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./command.js";
 import { parsePid } from "../util/pid.js";
+import { escapeText } from "../term/sanitize.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -65,6 +66,6 @@ export function intFlag(raw: string | undefined, flag: string, min = 0): number 
 export function pidArg(raw: string, what = "pid"): number {
   const pid = parsePid(raw);
   if (pid !== undefined) return pid;
-  if (/^\s*-?[0-9]+\s*$/.test(raw)) throw new UsageError(`invalid ${what}: ${raw.trim()} is not a process id (pids start at 1)`);
-  throw new UsageError(`invalid ${what}: ${raw} is not an integer`);
+  if (/^-?[0-9]+$/.test(raw)) throw new UsageError(`invalid ${what}: ${raw} is not a process id (pids start at 1)`);
+  throw new UsageError(`invalid ${what}: ${escapeText(raw)} is not an integer`);
 }

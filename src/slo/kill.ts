@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { discover } from "../fleet/discovery.js";
+import { isKernelThread, isSameProcess, processStartTime, readProcessTable, type ProcessTable } from "../fleet/procfs.js";
 import { forgetAgent, lookupAgent } from "../fleet/registry.js";
 import { escapeText } from "../term/sanitize.js";
 import { isPidAlive } from "../util/pid.js";
@@ -29,18 +31,34 @@ export function hasExited(pid: number, procRoot = "/proc"): boolean {
   }
 }
 
-async function waitExit(pid: number, ms: number): Promise<boolean> {
+/** Gone, a zombie, or (with a known start time) replaced by another process under the same pid. */
+function isGone(pid: number, startTime: number | null): boolean {
+  return hasExited(pid) || (startTime !== null && !isSameProcess(pid, startTime));
+}
+
+async function waitExit(pid: number, ms: number, startTime: number | null): Promise<boolean> {
   const until = Date.now() + ms;
   for (;;) {
-    if (hasExited(pid)) return true;
+    if (isGone(pid, startTime)) return true;
     if (Date.now() >= until) return false;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
-/** SIGTERM, up to `graceMs` for the process to exit, then SIGKILL. */
-export async function terminate(pid: number, opts: { graceMs?: number; confirmMs?: number } = {}): Promise<KillOutcome> {
+/** Why a kill stopped short: the pid now names another process than the one confirmed. */
+export const REUSED = (pid: number) => `pid ${pid} is no longer the process that was confirmed (it exited and the pid was reused); nothing was sent`;
+
+/**
+ * SIGTERM, up to `graceMs` for the process to exit, then SIGKILL. With `startTime` (the
+ * process as confirmed), its identity is checked again right before each signal: a pid
+ * reused meanwhile (the confirmation prompt was open, the process exited) gets nothing.
+ */
+export async function terminate(pid: number, opts: { graceMs?: number; confirmMs?: number; startTime?: number | null } = {}): Promise<KillOutcome> {
   const t0 = Date.now();
+  const startTime = opts.startTime ?? null;
+  if (startTime !== null && !isSameProcess(pid, startTime)) {
+    return hasExited(pid) ? { ok: false, reason: "no-such-process", message: `no such process: pid ${pid}` } : { ok: false, reason: "no-such-process", message: REUSED(pid) };
+  }
   try {
     process.kill(pid, "SIGTERM");
   } catch (err) {
@@ -49,14 +67,15 @@ export async function terminate(pid: number, opts: { graceMs?: number; confirmMs
     if (code === "EPERM") return { ok: false, reason: "permission-denied", message: `permission denied: cannot signal pid ${pid}` };
     throw err;
   }
-  if (await waitExit(pid, opts.graceMs ?? KILL_GRACE_MS)) return { ok: true, signal: "SIGTERM", exited: true, elapsedMs: Date.now() - t0 };
+  if (await waitExit(pid, opts.graceMs ?? KILL_GRACE_MS, startTime)) return { ok: true, signal: "SIGTERM", exited: true, elapsedMs: Date.now() - t0 };
+  if (startTime !== null && !isSameProcess(pid, startTime)) return { ok: true, signal: "SIGTERM", exited: true, elapsedMs: Date.now() - t0 };
   try {
     process.kill(pid, "SIGKILL");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ESRCH") return { ok: true, signal: "SIGTERM", exited: true, elapsedMs: Date.now() - t0 };
     throw err;
   }
-  const exited = await waitExit(pid, opts.confirmMs ?? KILL_CONFIRM_MS);
+  const exited = await waitExit(pid, opts.confirmMs ?? KILL_CONFIRM_MS, startTime);
   return { ok: true, signal: "SIGKILL", exited, elapsedMs: Date.now() - t0 };
 }
 
@@ -67,19 +86,46 @@ export function describeKill(o: Extract<KillOutcome, { ok: true }>): string {
   return o.exited ? `${sent}. Process exited after ${after}.` : `${sent}, but process may still be running after ${after}.`;
 }
 
-/** What a kill may go ahead on: the process and how to name it, or why not. */
-export type KillCheck = { ok: true; pid: number; label: string } | { ok: false; message: string };
+/** What a kill may go ahead on: the process, its start time (its identity) and how to name it, or why not. */
+export type KillCheck = { ok: true; pid: number; label: string; startTime: number | null } | { ok: false; message: string };
 
 /**
- * The guards every kill passes, from the `kill` command and from the live view alike:
- * never this process, never a pid that is not running. The label names a registered
- * agent (`auth-fixer (pid 4968)`, escaped) or the bare pid.
+ * The guards every kill passes, from the `kill` command and from the live view alike: never
+ * this process or one of its ancestors (the shell or terminal it runs in), never pid 1,
+ * never a kernel thread, never a pid that is not running, and never a process that is not an
+ * agent (discovered, or registered) unless `any`. The label names a registered agent
+ * (`auth-fixer (pid 4968)`, escaped) or the bare pid. The start time returned is the identity
+ * `killAgent` checks again right before signalling.
  */
-export function checkKill(home: string, pid: number): KillCheck {
+export function checkKill(home: string, pid: number, opts: { any?: boolean; procRoot?: string } = {}): KillCheck {
   if (pid === process.pid) return { ok: false, message: "refusing to kill the opensre process itself" };
+  if (pid === 1) return { ok: false, message: "refusing to kill pid 1 (the init process)" };
   if (!isPidAlive(pid)) return { ok: false, message: `no such process: pid ${pid}` };
+  let table: ProcessTable | null = null;
+  try {
+    table = readProcessTable({ procRoot: opts.procRoot });
+  } catch {
+    table = null; // no process table (unsupported platform): only the checks above and the registry
+  }
+  const proc = table?.procs.find((p) => p.pid === pid);
+  const comm = proc ? ` (${escapeText(proc.comm)})` : "";
+  if (isKernelThread(pid, opts.procRoot)) return { ok: false, message: `refusing to kill pid ${pid}${comm}: it is a kernel thread` };
+  if (table) {
+    const parent = new Map(table.procs.map((p) => [p.pid, p.ppid]));
+    const seen = new Set<number>();
+    for (let p = parent.get(process.pid); p !== undefined && p > 0 && !seen.has(p); p = parent.get(p)) {
+      if (p === pid) return { ok: false, message: `refusing to kill pid ${pid}${comm}: opensre runs inside it (it is an ancestor of this process)` };
+      seen.add(p);
+    }
+  }
   const rec = lookupAgent(home, pid);
-  return { ok: true, pid, label: rec ? `${escapeText(rec.name)} (pid ${pid})` : `pid ${pid}` };
+  if (!rec && !opts.any) {
+    const uid = process.getuid?.() ?? -1;
+    const agent = table ? discover(table.procs, uid, new Set([process.pid])).some((c) => c.proc.pid === pid) : false;
+    if (!agent) return { ok: false, message: `refusing to kill pid ${pid}${comm}: it is not an agent (neither discovered nor registered); add --any to stop it anyway` };
+  }
+  const startTime = proc?.startTime ?? processStartTime(pid) ?? null;
+  return { ok: true, pid, label: rec ? `${escapeText(rec.name)} (pid ${pid})` : `pid ${pid}`, startTime };
 }
 
 /** The question asked before a kill (the `kill` command and the live view ask the same). */
@@ -91,9 +137,10 @@ export type KillResult = { ok: true; line: string; exited: boolean } | { ok: fal
 
 /**
  * Stop a checked agent: SIGTERM, the grace period, SIGKILL; an agent that exited leaves the
- * registry, and the kill is recorded on its open incidents.
+ * registry, and the kill is recorded on its open incidents. Pass the check's `startTime`: a
+ * pid that names another process by the time of signalling is left alone.
  */
-export async function killAgent(home: string, pid: number, opts: { graceMs?: number; confirmMs?: number } = {}): Promise<KillResult> {
+export async function killAgent(home: string, pid: number, opts: { graceMs?: number; confirmMs?: number; startTime?: number | null } = {}): Promise<KillResult> {
   const outcome = await terminate(pid, opts);
   if (!outcome.ok) return { ok: false, message: outcome.message };
   const line = describeKill(outcome);

@@ -372,7 +372,7 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
       question: killQuestion(check.label),
       yes: () => {
         flash(`stopping ${check.label}…`, "warn");
-        killAgent(ctx.home, a.pid).then(
+        killAgent(ctx.home, a.pid, { startTime: check.startTime }).then(
           (r) => {
             flash(r.ok ? r.line : r.message, r.ok && r.exited ? "ok" : "error");
             wake?.();

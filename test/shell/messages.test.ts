@@ -76,7 +76,7 @@ test("argument messages: pids that are not process ids, negative numbers, a y an
     const victim = spawn("/bin/sleep", ["60"], { stdio: "ignore" });
     t.after(() => victim.kill("SIGKILL"));
     const exited = new Promise((r) => victim.once("exit", r));
-    const r = await runCli(["agents", "kill", String(victim.pid)], { env, input: answer });
+    const r = await runCli(["agents", "kill", String(victim.pid), "--any"], { env, input: answer }); // a plain process: --any
     assert.match(r.stdout, new RegExp(`^About to SIGTERM pid ${victim.pid}\\. Confirm\\? \\[y/N\\] ` + (kills ? "Sent SIGTERM\\. Process exited after" : "Cancelled\\.\\n$")), `answer ${JSON.stringify(answer)}`);
     if (kills) await exited;
     assert.equal(isPidAlive(victim.pid!), !kills);

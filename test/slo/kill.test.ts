@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
 import { CLI, isolatedEnv, tempDir } from "../helpers/env.js";
@@ -65,7 +65,7 @@ test("kill escalates from SIGTERM to SIGKILL on a process that ignores SIGTERM, 
 
 test("kill: usage, bad pid, no such process, permission denied, and never itself", async (t) => {
   const { dir, home, env } = setup(t);
-  assert.equal((await runCli(["agents", "kill"], { env })).stderr, "usage: /agents kill <pid> [--force]\n");
+  assert.equal((await runCli(["agents", "kill"], { env })).stderr, "usage: /agents kill <pid> [--force] [--any]\n");
   const bad = await runCli(["agents", "kill", "12x"], { env });
   assert.equal(bad.stderr, "invalid pid: 12x is not an integer\n");
   assert.equal(bad.code, 2);
@@ -78,15 +78,16 @@ test("kill: usage, bad pid, no such process, permission denied, and never itself
     // as an unprivileged user, against a root process
     const target = spawn("/bin/sleep", ["300"], { stdio: "ignore" });
     t.after(() => target.kill("SIGKILL"));
-    chmodSync(dir, 0o777);
-    chmodSync(home, 0o777);
-    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, CLI, "agents", "kill", String(target.pid), "--force"], { env, encoding: "utf8" });
+    // the unprivileged user gets a home of its own (a home others can write to is refused)
+    chmodSync(dir, 0o755);
+    chownSync(home, 65534, 65534);
+    const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, CLI, "agents", "kill", String(target.pid), "--force", "--any"], { env, encoding: "utf8" });
     assert.equal(r.stderr, `permission denied: cannot signal pid ${target.pid}\n`);
     assert.equal(r.status, 1);
     assert.equal(hasExited(target.pid!), false);
   } else {
-    const r = await runCli(["agents", "kill", "1", "--force"], { env });
-    assert.equal(r.stderr, "permission denied: cannot signal pid 1\n");
+    const r = await runCli(["agents", "kill", "1", "--force", "--any"], { env });
+    assert.equal(r.stderr, "refusing to kill pid 1 (the init process)\n");
     assert.equal(r.code, 1);
   }
 
