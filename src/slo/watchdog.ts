@@ -344,34 +344,69 @@ export async function respondToIncident(
   }
 }
 
-/** Run `cmd` with `sh -c`, the incident JSON on stdin; resolves a problem description or null. */
-export function runNotifyCommand(cmd: string, payload: unknown, env: NodeJS.ProcessEnv): Promise<string | null> {
+/** Bytes of a notify command's stderr kept for the warning (its last line is shown). */
+export const NOTIFY_STDERR_BYTES = 2000;
+
+/**
+ * Run `cmd` with `sh -c`, the incident JSON on stdin; resolves a problem description or null.
+ * The command runs in a process group of its own: at NOTIFY_TIMEOUT_MS the whole group is
+ * killed (`sh -c 'curl …'` forks: killing the shell alone leaves the stalled child running
+ * and holding the pipes), and the result never waits on a pipe some leftover descendant
+ * still holds open. Its stdout is discarded, its stderr kept up to NOTIFY_STDERR_BYTES.
+ */
+export function runNotifyCommand(cmd: string, payload: unknown, env: NodeJS.ProcessEnv, timeoutMs = NOTIFY_TIMEOUT_MS): Promise<string | null> {
   return new Promise((resolve) => {
-    let child;
+    let child: ReturnType<typeof spawn>;
     try {
-      child = spawn("/bin/sh", ["-c", cmd], { env, stdio: ["pipe", "ignore", "pipe"] });
+      child = spawn("/bin/sh", ["-c", cmd], { env, stdio: ["pipe", "ignore", "pipe"], detached: true });
     } catch (err) {
       resolve(`could not start: ${(err as Error).message}`);
       return;
     }
     let stderr = "";
+    let done = false;
+    let timedOut = false;
+    let grace: NodeJS.Timeout | undefined;
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* the group is gone */
+      }
+    };
+    const finish = (problem: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      child.stderr?.destroy();
+      child.stdin?.destroy();
+      resolve(problem);
+    };
     const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-    }, NOTIFY_TIMEOUT_MS);
+      timedOut = true;
+      killGroup();
+      // the shell is dead within milliseconds; never wait longer on pipes
+      grace = setTimeout(() => finish(`timed out after ${timeoutMs / 1000}s`), 1000);
+    }, timeoutMs);
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (d: string) => {
-      if (stderr.length < 2000) stderr += d;
+      if (stderr.length < NOTIFY_STDERR_BYTES) stderr += d.slice(0, NOTIFY_STDERR_BYTES - stderr.length);
     });
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve(`could not start: ${err.message}`);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const tail = stderr.trim().split("\n").pop() ?? "";
-      if (signal === "SIGKILL") resolve(`timed out after ${NOTIFY_TIMEOUT_MS / 1000}s`);
-      else if (code !== 0) resolve(`exited with code ${code}${tail ? `: ${tail}` : ""}`);
-      else resolve(null);
+    child.on("error", (err) => finish(`could not start: ${err.message}`));
+    child.on("exit", (code) => {
+      if (timedOut) return finish(`timed out after ${timeoutMs / 1000}s`);
+      // stderr written just before exit is still in the pipe: read it, briefly (a descendant
+      // left running in the background may hold the pipe open: it is not waited for)
+      const settle = () => {
+        const tail = stderr.trim().split("\n").pop() ?? "";
+        finish(code !== 0 ? `exited with code ${code}${tail ? `: ${tail}` : ""}` : null);
+      };
+      if (child.stderr!.readableEnded) settle();
+      else {
+        child.stderr!.once("end", settle);
+        grace = setTimeout(settle, 200);
+      }
     });
     child.stdin!.on("error", () => undefined); // a command that ignores stdin closes it early
     child.stdin!.end(JSON.stringify(payload) + "\n");
