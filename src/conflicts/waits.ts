@@ -60,8 +60,16 @@ function elapsed(since: string | null, now: number): string {
 }
 
 /**
+ * Deepest level of the wait graph drawn as a tree. A longer chain is a stuck fleet, not
+ * something to read line by line: what hangs below this depth is counted on one line
+ * (drawing it would also cost output quadratic in the depth, each level indenting further).
+ */
+export const GRAPH_MAX_DEPTH = 50;
+
+/**
  * The tree of who waits on whom: roots are agents that wait on nobody (or on someone not
- * registered); each waiter hangs under the agent it waits on.
+ * registered); each waiter hangs under the agent it waits on. Drawn without recursion (a
+ * 20,000-long chain is an input like any other), GRAPH_MAX_DEPTH levels deep at most.
  *
  *   auth-fixer (8421) [active]
  *   └─ reviewer (9133) [waiting on auth-fixer] for 2m10s
@@ -79,15 +87,36 @@ export function renderWaitGraph(records: readonly AgentRecord[], now: number): s
   }
   const lines: string[] = [];
   const visited = new Set<number>();
-  const node = (r: AgentRecord, prefix: string, last: boolean, depth: number) => {
+  /** Agents waiting (directly or not) below `r` that are not drawn yet. */
+  const below = (r: AgentRecord): number => {
+    let n = 0;
+    const todo = [...(children.get(r.pid) ?? [])];
+    while (todo.length) {
+      const k = todo.pop()!;
+      if (visited.has(k.pid)) continue;
+      visited.add(k.pid);
+      n++;
+      todo.push(...(children.get(k.pid) ?? []));
+    }
+    return n;
+  };
+  type Frame = { r: AgentRecord; prefix: string; last: boolean; depth: number };
+  const stack: Frame[] = roots.map((r) => ({ r, prefix: "", last: true, depth: 0 })).reverse();
+  while (stack.length) {
+    const { r, prefix, last, depth } = stack.pop()!;
+    if (visited.has(r.pid)) continue;
     visited.add(r.pid);
     const state = r.waits_on !== null ? `[waiting on ${escapeText(byPid.get(r.waits_on)?.name ?? `pid ${r.waits_on}`)}]${elapsed(r.waits_since, now)}` : "[active]";
     lines.push(`${depth === 0 ? "" : prefix + (last ? "└─ " : "├─ ")}${label(r)} ${state}`);
-    const kids = children.get(r.pid) ?? [];
-    kids.forEach((k, i) => {
-      if (!visited.has(k.pid)) node(k, depth === 0 ? "" : prefix + (last ? "   " : "│  "), i === kids.length - 1, depth + 1);
-    });
-  };
-  for (const r of roots) node(r, "", true, 0);
+    const kids = (children.get(r.pid) ?? []).filter((k) => !visited.has(k.pid));
+    if (!kids.length) continue;
+    const inner = depth === 0 ? "" : prefix + (last ? "   " : "│  ");
+    if (depth + 1 >= GRAPH_MAX_DEPTH) {
+      const n = below(r);
+      lines.push(`${inner}└─ … ${n} more agent${n === 1 ? "" : "s"} waiting below (deeper than ${GRAPH_MAX_DEPTH} levels)`);
+      continue;
+    }
+    for (let i = kids.length - 1; i >= 0; i--) stack.push({ r: kids[i]!, prefix: inner, last: i === kids.length - 1, depth: depth + 1 });
+  }
   return lines.join("\n") + (lines.length ? "\n" : "");
 }
