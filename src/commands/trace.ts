@@ -4,6 +4,8 @@ import { lookupAgent } from "../fleet/registry.js";
 import { processStartTime } from "../fleet/procfs.js";
 import { resolveStdTarget, type ResolveResult } from "../trace/resolve.js";
 import { runTraceSession } from "../trace/session.js";
+import { FollowError } from "../trace/follow.js";
+import { PacedOutput } from "../trace/pending.js";
 import { CATALOG } from "./catalog.js";
 import { rawOutput } from "../term/output.js";
 import { escapeText } from "../term/sanitize.js";
@@ -78,7 +80,8 @@ export const traceCommand: CommandSpec = {
     const resolved = await resolveStdTarget(pid, stream === "stderr" ? 2 : 1, procOptions(ctx));
     const refused = refusal(label, pid, stream, resolved);
     if (refused || !resolved.ok || resolved.target.kind !== "file") throw new CommandError((refused ?? `cannot trace ${label}`) + transcriptHint(pid, resolved));
-    return follow(ctx, pid, label, resolved.target.path, { raw: values.raw === true, tailLines });
+    const t = resolved.target;
+    return follow(ctx, pid, label, t.path, { raw: values.raw === true, tailLines, fd: stream === "stderr" ? 2 : 1, expect: { dev: t.dev, ino: t.ino } });
   },
 };
 
@@ -94,32 +97,51 @@ function procOptions(ctx: CommandContext): { procRoot?: string } {
   return root ? { procRoot: root } : {};
 }
 
-async function follow(ctx: CommandContext, pid: number, label: string, path: string, o: { raw: boolean; tailLines?: number }): Promise<number> {
+async function follow(ctx: CommandContext, pid: number, label: string, path: string, o: { raw: boolean; tailLines?: number; fd: 1 | 2; expect: { dev: number; ino: number } }): Promise<number> {
   let atLineStart = true;
   // --raw asks for the bytes unchanged; otherwise the session's own filter has run and the guarded stdout runs it again (idempotent)
   const body = o.raw ? rawOutput(ctx.stdout) : ctx.stdout;
-  const write = (out: string | Buffer) => {
-    if (out.length === 0) return;
-    body.write(out);
-    const last = typeof out === "string" ? out[out.length - 1] : String.fromCharCode(out[out.length - 1]!);
-    atLineStart = last === "\n";
-  };
+  // a reader that does not keep up (a stalled pipe) gets what fits, then a count of what was dropped
+  const paced = new PacedOutput(ctx.stdout);
   const line = (text: string) => {
     if (!atLineStart) ctx.stdout.write("\n");
     ctx.stdout.write(text + "\n");
     atLineStart = true;
   };
-  const { end } = await runTraceSession({
-    path,
-    pid,
-    startTime: processStartTime(pid) ?? null,
-    signal: ctx.signal,
-    write,
-    raw: o.raw,
-    tailLines: o.tailLines,
-    notice: line,
-    onReady: () => ctx.stdout.write(`trace ${label}  Ctrl+C to stop\n`),
-  });
+  const droppedNotice = () => {
+    const n = paced.dropped();
+    if (n) line(`· dropped ${n} bytes of output: the reader was not keeping up`);
+  };
+  const write = (out: string | Buffer) => {
+    if (out.length === 0) return;
+    if (paced.hasRoom) droppedNotice();
+    if (!paced.write(body, out)) return;
+    const last = typeof out === "string" ? out[out.length - 1] : String.fromCharCode(out[out.length - 1]!);
+    atLineStart = last === "\n";
+  };
+  let end: "interrupted" | "exited";
+  try {
+    ({ end } = await runTraceSession({
+      path,
+      pid,
+      startTime: processStartTime(pid) ?? null,
+      signal: ctx.signal,
+      write,
+      raw: o.raw,
+      tailLines: o.tailLines,
+      notice: (text) => {
+        if (paced.hasRoom) line(text);
+      },
+      onReady: () => ctx.stdout.write(`trace ${label}  Ctrl+C to stop\n`),
+      fd: o.fd,
+      procRoot: procOptions(ctx).procRoot,
+      expect: o.expect,
+    }));
+  } catch (err) {
+    if (err instanceof FollowError) throw new CommandError(`cannot trace ${label}: ${escapeText(err.message)}`);
+    throw err;
+  }
+  droppedNotice();
   if (end === "exited") line("· process exited");
   line("· trace ended");
   return 0;

@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
+import { constants, watch, type FSWatcher } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 
 /** Read size per syscall: large enough for bursts, small enough to keep memory flat. */
@@ -29,6 +29,22 @@ export interface FollowOptions {
   shouldStop?: () => boolean;
   /** Called once the file is open and positioned: output written from now on will be shown. */
   onReady?: () => void;
+  /**
+   * Open this instead of `path` (still named `path` in messages): `/proc/<pid>/fd/1`, the
+   * process's own descriptor. The name it resolves to can be another file for a process in
+   * another mount namespace (wrong contents, or a FIFO that would hang the open).
+   */
+  openPath?: string;
+  /** The file must be this one (device and inode as resolved): a descriptor re-pointed meanwhile is refused. */
+  expect?: { dev: number; ino: number };
+}
+
+/** Why a follow could not start: the path is not (or no longer) the regular file expected. */
+export class FollowError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FollowError";
+  }
 }
 
 async function lastLinesOffset(fh: FileHandle, size: number, lines: number): Promise<number> {
@@ -65,7 +81,17 @@ async function lastLinesOffset(fh: FileHandle, size: number, lines: number): Pro
  * Resolves when `signal` aborts; the descriptor is closed before it resolves.
  */
 export async function followFile(path: string, opts: FollowOptions): Promise<void> {
-  const fh = await open(path, "r");
+  const source = opts.openPath ?? path;
+  // never blocks: a FIFO at the path is refused below instead of hanging the open
+  const fh = await open(source, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FollowError(`${path} is not a regular file; live tail not supported`);
+    if (opts.expect && (st.dev !== opts.expect.dev || st.ino !== opts.expect.ino)) throw new FollowError(`${path} changed while it was being opened (another file is there now)`);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
   let watcher: FSWatcher | undefined;
   let wake: (() => void) | null = null;
   const onAbort = () => wake?.();
@@ -74,7 +100,7 @@ export async function followFile(path: string, opts: FollowOptions): Promise<voi
     const st = await fh.stat();
     let offset = opts.tailLines !== undefined ? await lastLinesOffset(fh, st.size, opts.tailLines) : st.size;
     try {
-      watcher = watch(path, { persistent: false }, () => wake?.());
+      watcher = watch(source, { persistent: false }, () => wake?.());
       watcher.on("error", () => undefined);
     } catch {
       watcher = undefined; // poll only

@@ -28,6 +28,14 @@ export interface TraceSessionOptions {
   notice(line: string): void;
   /** The file is open and positioned: what is written from now on will be shown. */
   onReady?: () => void;
+  /**
+   * The descriptor of `pid` that `path` was resolved from: on Linux the file is opened through
+   * `/proc/<pid>/fd/<fd>` itself, never by its name (which may be another file for a process in
+   * another mount namespace), and must still be the file resolved (`expect`).
+   */
+  fd?: 1 | 2;
+  procRoot?: string;
+  expect?: { dev: number; ino: number };
 }
 
 export interface TraceStats {
@@ -113,7 +121,10 @@ export async function runTraceSession(opts: TraceSessionOptions): Promise<{ end:
     if (!isSameProcess(opts.pid, opts.startTime)) exited = true;
   }, EXIT_POLL_MS);
   try {
+    const viaProc = opts.fd !== undefined && (opts.procRoot !== undefined || process.platform === "linux");
     await followFile(opts.path, {
+      openPath: viaProc ? `${opts.procRoot ?? "/proc"}/${opts.pid}/fd/${opts.fd}` : undefined,
+      expect: opts.expect,
       signal: opts.signal,
       tailLines: opts.tailLines,
       shouldStop: () => exited,

@@ -287,6 +287,8 @@ export async function runFleetView(ctx: CommandContext, opts: FleetViewOptions):
       runTraceSession({
         path: a.stdoutPath,
         pid: a.pid,
+        fd: 1, // through /proc/<pid>/fd/1 itself, never by the name (another mount namespace)
+        procRoot: ctx.env.OPENSRE_PROC_ROOT || undefined,
         startTime: a.startTime,
         signal: p.abort.signal,
         tailLines: tail,
