@@ -11,8 +11,8 @@ import { openConflictIncidents } from "../conflicts/incident.js";
 import { agentLabel, type Conflict, type WriteEvent } from "../conflicts/model.js";
 import { PathNormalizer } from "../conflicts/paths.js";
 import { busWrite } from "../conflicts/sources.js";
-import { procAttribution, RepoWatcher } from "../conflicts/watcher.js";
-import { repoRoot } from "../util/repo.js";
+import { chooseWatchRoots, procAttribution, RepoWatcher } from "../conflicts/watcher.js";
+import { homedir } from "node:os";
 import type { FleetAgent, FleetSnapshot } from "../fleet/model.js";
 import { describeIncident, respondToIncident } from "../slo/watchdog.js";
 import { tildify } from "../util/home.js";
@@ -170,6 +170,8 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
     }
   })();
   const tty = ctx.stdout.isTTY === true;
+  /** Refused watch roots already warned about (each once). */
+  const warned = new Set<string>();
   try {
     while (!stop.signal.aborted) {
       const now = Date.now();
@@ -177,7 +179,16 @@ async function watchConflicts(ctx: CommandContext, windowMs: number, intervalMs:
       let writes: WriteEvent[];
       ({ snapshot: snap, writes } = await collectTranscriptWrites(collector, now - windowMs, false));
       agents = snap.agents;
-      await watcher.setRoots(new Set(agents.filter((a) => a.cwd && !TRANSCRIPT_WRITERS.has(a.provider)).map((a) => repoRoot(a.cwd!))));
+      // only repositories are watched on disk (never /, never the home directory), a bounded number
+      const { roots, refused } = chooseWatchRoots(agents.filter((a) => a.cwd && !TRANSCRIPT_WRITERS.has(a.provider)).map((a) => ({ label: `${a.name} (pid ${a.pid})`, cwd: a.cwd! })), ctx.env.HOME || homedir());
+      for (const r of refused) {
+        const key = `${r.label}\0${r.why}`;
+        if (warned.has(key)) continue;
+        if (warned.size >= 1000) warned.clear(); // agents come and go: a long watch keeps a bounded memory of them
+        warned.add(key);
+        ctx.stderr.write(`warning: not watching the disk for ${escapeText(r.label)}: ${escapeText(r.why)} (its writes are seen through the bus only)\n`);
+      }
+      await watcher.setRoots(roots, stop.signal);
       // keep only the window; an unattributed change that a transcript names is that agent's write
       while (live.length && live[0]!.at < now - windowMs) live.shift();
       const named = new Set(writes.map((w) => w.path));

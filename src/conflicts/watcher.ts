@@ -1,4 +1,6 @@
-import { sep } from "node:path";
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, sep } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { FleetAgent } from "../fleet/model.js";
 import { processFilesOpenForWrite } from "../fleet/procfs.js";
@@ -8,6 +10,43 @@ import { refOf } from "./sources.js";
 
 /** Directories never worth watching in a repository (build output, dependencies, VCS internals). */
 export const IGNORED_DIRS = new Set([".git", "node_modules", ".venv", "venv", "__pycache__", "dist", "build", "target", ".next", ".cache"]);
+
+/**
+ * Repositories watched on disk at most: each costs inotify watches (one per directory) out
+ * of the user's limit (often 8,192 to 65,536 in all), shared with editors and build tools.
+ */
+export const MAX_WATCH_ROOTS = 16;
+/** Directory levels watched below a repository root: source trees rarely go deeper; generated trees do. */
+export const MAX_WATCH_DEPTH = 16;
+
+/** A directory the disk watcher may watch: the git repository around `cwd`, or why not. */
+export function watchRoot(cwd: string, home = homedir()): { root: string } | { refused: string } {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, ".git"))) {
+      // a repository at / or at the home directory (dotfiles) is the whole disk or the whole home
+      if (dir === "/" || dir === home) return { refused: `${dir} is ${dir === "/" ? "the root of the file system" : "the home directory"}` };
+      return { root: dir };
+    }
+    if (dirname(dir) === dir) return { refused: `${cwd} is not inside a git repository` };
+  }
+}
+
+/**
+ * The roots to watch for these working directories (agent label → cwd), deduplicated and at
+ * most MAX_WATCH_ROOTS; every cwd left out is named with the reason, for a warning.
+ */
+export function chooseWatchRoots(cwds: Iterable<{ label: string; cwd: string }>, home = homedir()): { roots: Set<string>; refused: Array<{ label: string; why: string }> } {
+  const roots = new Set<string>();
+  const refused: Array<{ label: string; why: string }> = [];
+  for (const { label, cwd } of cwds) {
+    const r = watchRoot(cwd, home);
+    if ("refused" in r) refused.push({ label, why: r.refused });
+    else if (roots.has(r.root)) continue;
+    else if (roots.size >= MAX_WATCH_ROOTS) refused.push({ label, why: `over ${MAX_WATCH_ROOTS} repositories are watched already` });
+    else roots.add(r.root);
+  }
+  return { roots, refused };
+}
 
 export interface Attribution {
   /** Agents holding the path open for writing right now. */
@@ -39,8 +78,12 @@ export class RepoWatcher {
     private readonly onError: (message: string) => void = () => undefined,
   ) {}
 
-  /** Watch exactly these roots (adds new ones, closes the rest). */
-  async setRoots(roots: Iterable<string>): Promise<void> {
+  /**
+   * Watch exactly these roots (adds new ones, closes the rest), each at most MAX_WATCH_DEPTH
+   * levels deep. Resolves early when `signal` aborts: a large tree's first scan never holds up
+   * Ctrl+C.
+   */
+  async setRoots(roots: Iterable<string>, signal?: AbortSignal): Promise<void> {
     const want = new Set(roots);
     for (const [root, w] of this.watchers) {
       if (!want.has(root)) {
@@ -49,9 +92,11 @@ export class RepoWatcher {
       }
     }
     for (const root of want) {
+      if (signal?.aborted) return;
       if (this.watchers.has(root)) continue;
       const w = watch(root, {
         ignoreInitial: true,
+        depth: MAX_WATCH_DEPTH,
         ignored: (p: string) => p.split(sep).some((part) => IGNORED_DIRS.has(part)),
         awaitWriteFinish: false,
         followSymlinks: false,
@@ -70,7 +115,14 @@ export class RepoWatcher {
       w.on("add", handle).on("change", handle).on("unlink", handle);
       w.on("error", (err) => this.onError(`watching ${root}: ${(err as Error).message}`));
       this.watchers.set(root, w);
-      await new Promise<void>((resolve) => w.once("ready", () => resolve()));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal?.removeEventListener("abort", done);
+          resolve();
+        };
+        w.once("ready", done);
+        signal?.addEventListener("abort", done, { once: true });
+      });
     }
   }
 

@@ -111,7 +111,7 @@ test("writes further apart than the window are not a conflict; --since looks bac
   assert.match(r.stdout, /^no conflicts detected\n/);
   const wide = await runCli(["agents", "conflicts", "--window", "600", "--since", "15m", "--json"], { env });
   const parsed = JSON.parse(wide.stdout) as { conflicts: Array<{ path: string; agents: AgentRef[] }> };
-  assert.equal(parsed.conflicts.length, 1);
+  assert.equal(parsed.conflicts.length, 1, wide.stdout);
   assert.deepEqual(parsed.conflicts[0]!.agents.map((a) => a.name), ["claude-code", "codex"]);
   const bad = await runCli(["agents", "conflicts", "--since", "soon"], { env });
   assert.equal(bad.stderr, "invalid --since: soon (a duration such as 90s, 30m, 2h, 1d)\n");
