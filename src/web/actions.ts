@@ -41,7 +41,7 @@ export async function killConfirmed(home: string, pid: number, startTime: number
   if (!confirmed) return { ok: false, message: KILL_UNCONFIRMED, status: 400 };
   const check = killCheck(home, pid, startTime);
   if (!check.ok) return check;
-  const r = await killAgent(home, pid);
+  const r = await killAgent(home, pid, { startTime }); // the identity shown on the page, checked again right before each signal
   if (!r.ok) return { ok: false, message: r.message, status: 409 };
   return { ok: true, message: r.line, status: 200 };
 }
