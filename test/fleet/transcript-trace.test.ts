@@ -27,13 +27,13 @@ test("trace --transcript follows the session transcript of an agent on a termina
 
   const tr = new CliProcess(["agents", "trace", String(agent.pid), "--transcript"], { env });
   t.after(() => tr.kill("SIGKILL"));
-  await tr.waitForOutput(`trace pid ${agent.pid} transcript ${file}  Ctrl+C to stop\n`, 30_000);
+  await tr.waitForOutput(`trace pid ${agent.pid} transcript ${file}  Ctrl+C to stop\n`);
   appendFileSync(file, line({ type: "user", message: { role: "user", content: "fix the auth bug" } }));
   appendFileSync(file, line({ type: "assistant", requestId: "r1", message: { id: "m1", model: "claude-sonnet-4-5-20250929", content: [{ type: "tool_use", id: "tu1", name: "Edit", input: { file_path: join(shop, "auth.py") } }], usage: { input_tokens: 5, output_tokens: 5 } } }));
   appendFileSync(file, line({ type: "user", message: { role: "user", content: [{ type: "tool_result", tool_use_id: "tu1", content: "permission denied", is_error: true }] } }));
   appendFileSync(file, line({ type: "assistant", isApiErrorMessage: true, message: { id: "e1", model: "<synthetic>", content: [{ type: "text", text: "API Error: 529 overloaded" }] } }));
   appendFileSync(file, line({ type: "assistant", requestId: "r2", message: { id: "m2", model: "claude-sonnet-4-5-20250929", content: [{ type: "text", text: "Fixed." }], stop_reason: "end_turn", usage: { input_tokens: 5, output_tokens: 5 } } }));
-  await tr.waitForOutput("· turn ended; waiting for the next prompt\n", 30_000);
+  await tr.waitForOutput("· turn ended; waiting for the next prompt\n");
   tr.kill("SIGINT");
   assert.equal((await tr.exited).code, 0);
   assert.equal(

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PtySession } from "../helpers/pty.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { registerAgent, readRegistry } from "../../src/fleet/registry.js";
 
 test("/agents --watch opens the live view and leaves it on q and on Ctrl+C; the shell sweeps dead pids at start", async (t) => {
@@ -29,17 +29,17 @@ test("/agents --watch opens the live view and leaves it on q and on Ctrl+C; the 
   let mark = pty.text.length;
   pty.write("/agents --watch --interval 0.3\r");
   // on a terminal, --watch is the live view (test/tui/live-view.test.ts has its flows)
-  await pty.waitFor("opensre top", 10_000, mark);
-  await pty.waitFor(/reviewer +\d+/, 10_000, mark);
+  await pty.waitFor("opensre top", WAIT_MS, mark);
+  await pty.waitFor(/reviewer +\d+/, WAIT_MS, mark);
   mark = pty.text.length;
   pty.write("q");
-  await pty.waitFor("> ", 10_000, mark);
+  await pty.waitFor("> ", WAIT_MS, mark);
   mark = pty.text.length;
   pty.write("/agents --watch\r");
-  await pty.waitFor("opensre top", 10_000, mark);
+  await pty.waitFor("opensre top", WAIT_MS, mark);
   mark = pty.text.length;
   pty.write("\x03");
-  await pty.waitFor("> ", 10_000, mark);
+  await pty.waitFor("> ", WAIT_MS, mark);
   pty.write("\x04");
   assert.equal(await pty.exited, 0);
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, chmodSync, mkdirSync, openSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, isolatedEnv, tempDir } from "../helpers/env.js";
+import { CLI, isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { PtySession } from "../helpers/pty.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { escapeText } from "../../src/term/sanitize.js";
@@ -70,7 +70,7 @@ function live(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; ou
     out: () => Buffer.concat(out),
     err: () => Buffer.concat(err),
     async waitFor(s) {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + WAIT_MS;
       while (!all().includes(s)) {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`timed out waiting for ${JSON.stringify(s)}; got ${JSON.stringify(all())}\n${Buffer.concat(err).toString()}`);
         await new Promise((r) => setTimeout(r, 50));
@@ -309,7 +309,7 @@ test("the shell's incident banner shows a hostile agent name escaped", async (t)
   const shell = new PtySession(env);
   t.after(() => shell.kill());
   await shell.waitFor("> ");
-  await shell.waitFor(`opened: ${E} (pid ${agent.pid}) progress`, 30_000);
+  await shell.waitFor(`opened: ${E} (pid ${agent.pid}) progress`);
   shell.write("/exit\r");
   assert.equal(await shell.exited, 0);
   // readline draws the prompt with its own cursor controls; nothing of the agent's reaches the terminal

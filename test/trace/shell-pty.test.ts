@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { PtySession } from "../helpers/pty.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 
 test("shell end to end: /agents trace <pid> shows new lines, Ctrl+C returns to the prompt and releases the file", async (t) => {
   const dir = tempDir();
@@ -20,8 +20,8 @@ test("shell end to end: /agents trace <pid> shows new lines, Ctrl+C returns to t
   await pty.waitFor("> ");
   let mark = pty.text.length;
   pty.write(`/agents trace ${agent.pid}\r`);
-  await pty.waitFor(`trace pid ${agent.pid}  Ctrl+C to stop`, 10_000, mark);
-  await pty.waitFor(/tick \d+\n(.|\n)*tick \d+\n/, 10_000, mark);
+  await pty.waitFor(`trace pid ${agent.pid}  Ctrl+C to stop`, WAIT_MS, mark);
+  await pty.waitFor(/tick \d+\n(.|\n)*tick \d+\n/, WAIT_MS, mark);
   const holds = () =>
     readdirSync(`/proc/${pty.pid}/fd`).some((f) => {
       try {
@@ -33,8 +33,8 @@ test("shell end to end: /agents trace <pid> shows new lines, Ctrl+C returns to t
   assert.equal(holds(), true);
   mark = pty.text.length;
   pty.write("\x03");
-  await pty.waitFor("· trace ended", 10_000, mark);
-  await pty.waitFor("> ", 10_000, pty.text.indexOf("· trace ended", mark));
+  await pty.waitFor("· trace ended", WAIT_MS, mark);
+  await pty.waitFor("> ", WAIT_MS, pty.text.indexOf("· trace ended", mark));
   assert.equal(holds(), false, "the descriptor is closed once the trace ends");
   pty.write("\x04");
   assert.equal(await pty.exited, 0);
