@@ -16,8 +16,13 @@ const USAGE = "usage: /agents hook claude-pretool [--window S]";
 export const HOOK_STDIN_TIMEOUT_MS = 3000;
 /** Most hook input read: a Write carries the whole new file; beyond this we do not parse it and allow. */
 export const HOOK_STDIN_MAX_BYTES = 16 * 1024 * 1024;
-/** The whole decision gets this long (Claude Code waits up to 60 s for a hook); past it the edit is allowed. */
-export const HOOK_DECISION_TIMEOUT_MS = 15_000;
+/**
+ * The whole decision gets this long; past it the edit is allowed. Claude Code gives a hook 60 s by default, then
+ * kills it and reports a hook error: we answer before that. A decision takes about a second on a machine with
+ * cores to spare; on one whose cores are saturated (several agents, builds and tests at once) it was seen to take
+ * 15–20 s, and an answer that late is still worth more than allowing every edit unchecked.
+ */
+export const HOOK_DECISION_TIMEOUT_MS = 45_000;
 /**
  * Claude Code reads exit 2 as "block this tool call" and any other non-zero exit as a hook
  * error shown to the user. A bad hook command line must never block every edit.
