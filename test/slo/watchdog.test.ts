@@ -205,13 +205,17 @@ test("errors: a sustained error rate opens an incident; a single short spike doe
   assert.equal((await runCli(["agents", "incidents"], { env })).stdout, "no incidents\n");
 
   // sustained: half of the turns of the whole hour failed; each failure shares its timestamp with a
-  // success, so any window holds as many of one as of the other (the evaluation may start seconds later)
+  // success, so any window holds as many of one as of the other (the evaluation may start seconds later).
+  // Timed from now, not from the test's start: on a loaded machine the runs above take minutes, and the
+  // newest pair must still be inside the 5-minute window when the evaluation runs (here: for 290 s).
+  const now2 = Date.now();
   const sustained = Array.from({ length: 20 }, (_, i) => [
-    assistant(shop, now - 2_970_000 + i * 150_000, `k${i}`, { input_tokens: 10, output_tokens: 10 }),
-    apiError(shop, now - 2_970_000 + i * 150_000, `e${i}`),
+    assistant(shop, now2 - 2_860_000 + i * 150_000, `k${i}`, { input_tokens: 10, output_tokens: 10 }),
+    apiError(shop, now2 - 2_860_000 + i * 150_000, `e${i}`),
   ]).flat();
   writeFileSync(path, [...sustained, prompt(shop)].map((l) => JSON.stringify(l)).join("\n") + "\n");
   const r2 = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(r2.code, 0, r2.stderr);
   assert.match(r2.stdout, new RegExp(`incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`));
 });
 
@@ -248,6 +252,7 @@ test("an agent that exits resolves its incident; ack and resolve close the loop 
   a1.kill("SIGKILL");
   await new Promise((r) => a1.once("exit", r));
   const r2 = await runCli(["agents", "watch", "--once"], { env });
+  assert.equal(r2.code, 0, r2.stderr);
   assert.match(r2.stdout, new RegExp(`incident ${id1} resolved \\(agent exited\\): auth-fixer \\(pid ${a1.pid}\\) progress\n`));
   const all = await runCli(["agents", "incidents", "--json"], { env });
   const list = JSON.parse(all.stdout) as Incident[];
