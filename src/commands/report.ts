@@ -206,6 +206,8 @@ export async function updateHistory(store: HistoryStore, ctx: CommandContext): P
     const { prune, PRUNE_EVERY_MS } = await import("../history/retention.js");
     if (Date.now() - Number(store.read(() => store.getMeta("pruned_at")) ?? 0) >= PRUNE_EVERY_MS) prune(store, Date.now());
     for (const w of syncIncidents(store, ctx.home).warnings) ctx.stderr.write(`warning: ${w}\n`);
+    // a day table left stale (migrated, or written in another time zone) is rebuilt once; until then reports read hours
+    if (store.read(() => store.daysStale())) store.rebuildDays();
   } catch (err) {
     if ((err as Error).name === "HistoryError") throw new CommandError((err as Error).message);
     throw err;
@@ -259,7 +261,7 @@ function printStore(info: import("../history/store.js").StoreInfo, ctx: CommandC
     ["size", `${fmtSize(info.bytes)} (database, write-ahead log and index)`],
     ["schema", `version ${info.schemaVersion}`],
     ["transcripts", `${grouped(info.files)} files, ${grouped(info.sessions)} sessions`],
-    ["usage", `${grouped(info.minuteRows)} minute rows, ${grouped(info.hourRows)} hour rows, ${grouped(info.responseKeys)} response keys`],
+    ["usage", `${grouped(info.minuteRows)} minute rows, ${grouped(info.hourRows)} hour rows, ${grouped(info.dayRows)} day rows${info.dayZone === "" ? " (rebuilt by the next report)" : ""}, ${grouped(info.responseKeys)} response keys`],
     ["incidents", grouped(info.incidents)],
     ["kept", `minutes ${MINUTE_RETENTION_DAYS} days, hours ${HOUR_RETENTION_DAYS} days`],
     ["span", info.oldest === null ? "empty" : `${stamp(info.oldest)} to ${stamp(info.newest! + 3_600_000)} (local time)`],

@@ -133,8 +133,10 @@ export class ResponseCounter {
     }
     if (buckets.size || merged.length) {
       const s = sid();
-      for (const [minute, byModel] of buckets) for (const [model, c] of byModel) store.addUsage(s, minute, model, c);
-      for (const [prior, d] of merged) store.addUsage(prior.session, prior.minute, prior.model, d);
+      const batch = store.usageBatch();
+      for (const [minute, byModel] of buckets) for (const [model, c] of byModel) batch.add(s, minute, model, c);
+      for (const [prior, d] of merged) batch.add(prior.session, prior.minute, prior.model, d);
+      batch.flush();
       if (first <= last) store.sessionSpan(s, first, last, slice.meta.cwd);
     }
     store.putFile({

@@ -1,8 +1,12 @@
 import { basename, dirname } from "node:path";
 import { tildify } from "../util/home.js";
 import { LATENCY_BUCKETS, latencyBound, USAGE_COUNTERS } from "./schema.js";
-import { COUNTER_INDEX as C, HOUR_MS, MINUTE_MS, newCounters, TURN_MAX, TURN_MIN, type Counters, type HistoryStore } from "./store.js";
-import { MINUTE_RETENTION_DAYS } from "./retention.js";
+import { dayKeyOfDay, localDayOf, monthKeyOfDay, weekKeyOfDay } from "./calendar.js";
+import { addCounters, COUNTER_INDEX as C, HOUR_MS, MINUTE_MS, newCounters, TURN_MAX, TURN_MIN, type Counters, type HistoryStore } from "./store.js";
+import { HOUR_RETENTION_DAYS, MINUTE_RETENTION_DAYS } from "./retention.js";
+
+/** A report range over more than 1/SCAN_FRACTION of what a table keeps reads it by scanning (measured: a scan costs about a fifth per row of index look-ups). */
+const SCAN_FRACTION = 5;
 import { objectiveSli, objectiveStatus, type ObjectiveScope } from "./objectives.js";
 import { describeObjective, windowLabel, type Objective, type ObjectiveKind } from "../slo/objectives.js";
 
@@ -91,28 +95,18 @@ export function sessionLabel(s: { provider: string; key: string; session_id: str
   return `${s.provider} session ${id}`;
 }
 
-function pad(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
 /** Local calendar keys (the machine's time zone, `TZ`), as people read reports. */
 export function dayKey(t: number): string {
-  const d = new Date(t);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  return dayKeyOfDay(localDayOf(t));
 }
 
 export function monthKey(t: number): string {
-  const d = new Date(t);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}`;
+  return monthKeyOfDay(localDayOf(t));
 }
 
 /** ISO 8601 week of the local date, `2026-W47` (weeks start on Monday; week 1 holds the year's first Thursday). */
 export function weekKey(t: number): string {
-  const local = new Date(t);
-  const d = new Date(Date.UTC(local.getFullYear(), local.getMonth(), local.getDate()));
-  d.setUTCDate(d.getUTCDate() + 4 - (d.getUTCDay() || 7)); // the Thursday of its week
-  const week = Math.ceil(((d.getTime() - Date.UTC(d.getUTCFullYear(), 0, 1)) / (24 * HOUR_MS) + 1) / 7);
-  return `${d.getUTCFullYear()}-W${pad(week)}`;
+  return weekKeyOfDay(localDayOf(t));
 }
 
 /**
@@ -151,7 +145,7 @@ interface Acc {
   named?: boolean;
 }
 
-function figures(key: string, a: Acc, incidents: IncidentFigures | null): ReportRow {
+function figures(key: string, a: Acc, incidents: IncidentFigures | null, sessions = a.sessions.size): ReportRow {
   const c = a.c;
   const requests = c[C.requests]!;
   const errors = c[C.errors]!;
@@ -168,7 +162,7 @@ function figures(key: string, a: Acc, incidents: IncidentFigures | null): Report
   tokens.total = tokens.input + tokens.output + tokens.cacheWrite5m + tokens.cacheWrite1h + tokens.cacheRead;
   return {
     key,
-    sessions: a.sessions.size,
+    sessions,
     requests,
     errors,
     errorPct: requests + errors > 0 ? (100 * errors) / (requests + errors) : null,
@@ -184,83 +178,139 @@ function figures(key: string, a: Acc, incidents: IncidentFigures | null): Report
   };
 }
 
-/** Read a usage report from the store. */
+/**
+ * Read a usage report from the store. Aggregated in SQL: whole local days inside the range
+ * from the day table (when it is in this process's zone), the partial days at its edges from
+ * minute or hour rows; one row per group comes back.
+ */
 export function buildReport(store: HistoryStore, q: ReportQuery): Report {
   const to = q.until ?? q.now;
   const minuteFloor = q.now - MINUTE_RETENTION_DAYS * 24 * HOUR_MS;
   const resolution: Report["resolution"] = q.since !== null && q.since >= minuteFloor ? "minute" : "hour";
   const unit = resolution === "minute" ? MINUTE_MS : HOUR_MS;
   const table = resolution === "minute" ? "usage_minute" : "usage_hour";
+  const per = resolution === "minute" ? 60 : 1; // table units per hour
   const lo = q.since === null ? -Number.MAX_SAFE_INTEGER : Math.floor(q.since / unit);
   const hi = Math.ceil(to / unit); // exclusive
   return store.read(() => {
-    const sessions = new Map<number, SessionRow>();
-    for (const s of store.db.prepare<[], SessionRow>("SELECT id, provider, key, session_id, cwd, agent FROM sessions").all()) sessions.set(s.id, s);
-    const models = new Map<number, string>();
-    for (const m of store.db.prepare<[], { id: number; name: string }>("SELECT id, name FROM models").all()) models.set(m.id, m.name);
-    const keyOf = (session: number, model: number, t: number): string => {
-      const s = sessions.get(session);
+    const dayOf = store.days();
+    // whole local days in [lo, hi) come from usage_day: days [dayLo, dayHi), which are the units [cutLo, cutHi)
+    let dayLo = 0;
+    let dayHi = 0;
+    let cutLo = hi;
+    let cutHi = hi;
+    if (store.daysCurrent()) {
+      const hiH = Math.floor(hi / per);
+      dayHi = dayOf(hiH);
+      let b = hiH;
+      while (dayOf(b - 1) === dayHi) b--;
+      let a = -Number.MAX_SAFE_INTEGER;
+      dayLo = -Number.MAX_SAFE_INTEGER;
+      if (q.since !== null) {
+        const loH = Math.ceil(lo / per);
+        const before = dayOf(loH - 1);
+        dayLo = before + 1;
+        a = loH;
+        while (dayOf(a) === before) a++;
+      }
+      if (dayLo < dayHi) {
+        cutLo = a === -Number.MAX_SAFE_INTEGER ? a : a * per;
+        cutHi = b * per;
+      } else dayLo = dayHi = 0;
+    }
+    const calendar = q.by === "day" || q.by === "week" || q.by === "month";
+    const dayExpr = calendar ? (per === 1 ? "local_day(t)" : "local_day(t / 60)") : "0";
+    const cols = [...USAGE_COUNTERS, "turn_ms_min", "turn_ms_max"].join(", ");
+    // A range over a good part of a table is read by scanning it (`+t`: no index), which is several
+    // times cheaper per row than looking each row up from the time index; a short range uses the index.
+    const wide = (units: number, keptUnits: number) => units > keptUnits / SCAN_FRACTION;
+    const dayT = wide(dayHi - dayLo, HOUR_RETENTION_DAYS) ? "+day" : "day";
+    const edgeT = wide(hi - lo, (resolution === "minute" ? MINUTE_RETENTION_DAYS * 24 * 60 : HOUR_RETENTION_DAYS * 24)) ? "+t" : "t";
+    const days = dayLo < dayHi;
+    const union = (what: string, edgeWhat: string) =>
+      days
+        ? `SELECT ${what} FROM usage_day WHERE ${dayT} >= ? AND ${dayT} < ? UNION ALL SELECT ${edgeWhat} FROM ${table} WHERE t >= ? AND t < ? UNION ALL SELECT ${edgeWhat} FROM ${table} WHERE t >= ? AND t < ?`
+        : `SELECT ${edgeWhat} FROM ${table} WHERE ${edgeT} >= ? AND ${edgeT} < ?`;
+    const args = days ? [dayLo, dayHi, lo, cutLo, cutHi, hi] : [lo, hi];
+    const group = {
+      agent: "CASE WHEN s.id IS NULL THEN NULL WHEN s.agent IS NOT NULL AND s.agent <> '' THEN 'a:' || s.agent ELSE 's:' || s.id END",
+      provider: "s.provider",
+      project: "s.cwd",
+      model: "u.model",
+      session: "u.session",
+      day: "u.day",
+      week: "strftime('%G-W%V', u.day * 86400, 'unixepoch')", // ISO week, as weekKeyOfDay (SQLite ≥ 3.46; the driver bundles its own)
+      month: "strftime('%Y-%m', u.day * 86400, 'unixepoch')",
+    }[q.by];
+    const sums = [...USAGE_COUNTERS.map((c) => `sum(u.${c})`), "min(u.turn_ms_min)", "max(u.turn_ms_max)"].join(", ");
+    const sql =
+      `SELECT ${group} AS g, count(DISTINCT u.session) AS n, group_concat(DISTINCT s.provider) AS providers, max(s.agent IS NOT NULL AND s.agent <> '') AS named, ` +
+      `s.provider, s.key, s.session_id, s.cwd, s.agent, ${sums} ` +
+      `FROM (${union(`session, model, day, ${cols}`, `session, model, ${dayExpr} AS day, ${cols}`)}) u LEFT JOIN sessions s ON s.id = u.session GROUP BY g`;
+    const FIRST = 9; // first counter column (after g, n, providers, named and the five session columns)
+    const models = q.by === "model" ? new Map(store.db.prepare<[], { id: number; name: string }>("SELECT id, name FROM models").all().map((m) => [m.id, m.name])) : null;
+    const label = (r: unknown[]): string => {
+      const g = r[0];
+      const s = { provider: r[4] as string, key: r[5] as string, session_id: r[6] as string | null, cwd: r[7] as string | null, agent: r[8] as string | null };
+      if (g === null || g === undefined) return "-";
       switch (q.by) {
         case "agent":
-          return s ? sessionLabel(s) : "-";
+          return sessionLabel(s);
         case "provider":
-          return s?.provider ?? "-";
+          return g as string;
         case "project":
-          return s?.cwd ? tildify(s.cwd) : "-";
+          return g ? tildify(g as string) : "-";
         case "model":
-          return models.get(model) || "-";
+          return models!.get(g as number) || "-";
         case "session":
-          return s ? `${sessionLabel(s)} (${s.session_id ?? s.key})` : "-";
+          return s.provider === null ? "-" : `${sessionLabel(s)} (${s.session_id ?? s.key})`;
         case "day":
-          return dayKey(t * unit);
-        case "week":
-          return weekKey(t * unit);
-        case "month":
-          return monthKey(t * unit);
+          return dayKeyOfDay(g as number);
+        default:
+          return g as string;
       }
     };
-    const groups = new Map<string, Acc>();
+    const groups = new Map<string, Acc & { n: number }>();
     const total: Acc = { c: newCounters(), sessions: new Set(), providers: new Set() };
-    const cols = [...USAGE_COUNTERS, "turn_ms_min", "turn_ms_max"].join(", ");
-    const rows = store.db.prepare<[number, number], unknown[]>(`SELECT session, model, t, ${cols} FROM ${table} WHERE t >= ? AND t < ?`).raw(true);
-    for (const r of rows.iterate(lo, hi)) {
-      const session = r[0] as number;
-      const key = keyOf(session, r[1] as number, r[2] as number);
+    for (const r of store.db.prepare<number[], unknown[]>(sql).raw(true).iterate(...args)) {
+      const key = label(r);
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { c: newCounters(), sessions: new Set(), providers: new Set() }));
-      for (let i = 0; i < USAGE_COUNTERS.length; i++) {
-        const v = r[i + 3] as number;
-        g.c[i]! += v;
-        total.c[i]! += v;
-      }
-      const lo = r[TURN_MIN + 3] as number | null;
-      const hi = r[TURN_MAX + 3] as number | null;
-      if (lo !== null) {
-        g.c[TURN_MIN] = Math.min(g.c[TURN_MIN]!, lo);
-        total.c[TURN_MIN] = Math.min(total.c[TURN_MIN]!, lo);
-      }
-      if (hi !== null) {
-        g.c[TURN_MAX] = Math.max(g.c[TURN_MAX]!, hi);
-        total.c[TURN_MAX] = Math.max(total.c[TURN_MAX]!, hi);
-      }
-      g.sessions.add(session);
-      total.sessions.add(session);
-      if (sessions.get(session)?.agent) g.named = true;
-      const provider = sessions.get(session)?.provider;
-      if (provider) {
-        g.providers.add(provider);
-        total.providers.add(provider);
+      if (!g) groups.set(key, (g = { c: newCounters(), sessions: new Set(), providers: new Set(), n: 0 }));
+      const c = newCounters();
+      for (let i = 0; i < USAGE_COUNTERS.length; i++) c[i] = r[FIRST + i] as number;
+      const tmin = r[FIRST + TURN_MIN] as number | null;
+      const tmax = r[FIRST + TURN_MAX] as number | null;
+      if (tmin !== null) c[TURN_MIN] = tmin;
+      if (tmax !== null) c[TURN_MAX] = tmax;
+      addCounters(g.c, c);
+      addCounters(total.c, c);
+      g.n += r[1] as number; // groups merged under one name have disjoint sessions
+      if (r[3]) g.named = true;
+      for (const p of ((r[2] as string | null) ?? "").split(",")) {
+        if (!p) continue;
+        g.providers.add(p);
+        total.providers.add(p);
       }
     }
+    // groups by session attributes hold disjoint sessions; groups by model or time share them
+    const sessionsTotal = calendar || q.by === "model"
+      ? store.db.prepare<number[], { n: number }>(`SELECT count(DISTINCT session) AS n FROM (${union("session", "session")})`).get(...args)!.n
+      : [...groups.values()].reduce((n, g) => n + g.n, 0);
     const inc = incidentFigures(store, q.by, q.since ?? -Number.MAX_SAFE_INTEGER, to);
     const attributable = inc !== null;
-    const out = [...groups].map(([k, a]) => figures(k, a, attributable ? (inc.get(k) ?? { count: 0, mttaMs: null, mttrMs: null }) : null));
+    const out = [...groups].map(([k, a]) => figures(k, a, attributable ? (inc.get(k) ?? { count: 0, mttaMs: null, mttrMs: null }) : null, a.n));
     // groups with incidents but no usage in the range (an agent without a transcript)
     if (inc) for (const [k, f] of inc) if (!groups.has(k) && k !== "") out.push(figures(k, { c: newCounters(), sessions: new Set(), providers: new Set() }, f));
-    const calendar = q.by === "day" || q.by === "week" || q.by === "month";
     out.sort((a, b) => (calendar ? a.key.localeCompare(b.key) : b.usd - a.usd || b.tokens.total - a.tokens.total || a.key.localeCompare(b.key)));
     const totalInc = attributable ? (inc.get("") ?? { count: 0, mttaMs: null, mttrMs: null }) : incidentFigures(store, "provider", q.since ?? -Number.MAX_SAFE_INTEGER, to)!.get("")!;
-    return { by: q.by, from: q.since === null ? null : lo * unit, to: hi * unit, resolution, rows: out, total: figures("total", total, totalInc ?? { count: 0, mttaMs: null, mttrMs: null }) };
+    return {
+      by: q.by,
+      from: q.since === null ? null : lo * unit,
+      to: hi * unit,
+      resolution,
+      rows: out,
+      total: figures("total", total, totalInc ?? { count: 0, mttaMs: null, mttrMs: null }, sessionsTotal),
+    };
   });
 }
 

@@ -1,10 +1,11 @@
-import { HOUR_MS, MINUTE_MS, type HistoryStore } from "./store.js";
+import { DAY_ZONE_META, HOUR_MS, MINUTE_MS, type HistoryStore } from "./store.js";
 
 /**
  * Retention. Every bucket is written at two resolutions when counted (minute and hour), so
  * downsampling is only deleting: minute rows go after MINUTE_RETENTION_DAYS, hour rows,
  * response keys, process samples and incidents after HOUR_RETENTION_DAYS. Reports over older
- * ranges read the hour rows. Defaults chosen so a month of minutes (the live view's and
+ * ranges read the hour rows; day rows go with the hour rows, whole days at a time (the hour cut
+ * is moved back to the start of its local day, so days and hours always agree). Defaults chosen so a month of minutes (the live view's and
  * the burn-rate alerts' windows are at most 6 hours; SLO windows default to 28 days, read
  * from hours) and more than a year of hours (year-over-year reports) are kept.
  */
@@ -25,9 +26,18 @@ export const DEFAULT_RETENTION: Retention = { minuteDays: MINUTE_RETENTION_DAYS,
 /** Delete what is past retention at `now`; returns the rows deleted. */
 export function prune(store: HistoryStore, now: number, r: Retention = DEFAULT_RETENTION): number {
   const minuteCut = Math.floor((now - r.minuteDays * DAY_MS) / MINUTE_MS);
-  const hourCut = Math.floor((now - r.hourDays * DAY_MS) / HOUR_MS);
+  let hourCut = Math.floor((now - r.hourDays * DAY_MS) / HOUR_MS);
   return store.write(() => {
     let n = 0;
+    if (store.daysCurrent()) {
+      const dayOf = store.days();
+      const cutDay = dayOf(hourCut);
+      while (dayOf(hourCut - 1) === cutDay) hourCut--;
+      n += store.db.prepare("DELETE FROM usage_day WHERE day < ?").run(cutDay).changes;
+    } else if (store.getMeta(DAY_ZONE_META)) {
+      // days of another zone: the cut cannot be placed in them; they are rebuilt before use
+      if (store.db.prepare<[number], { n: number }>("SELECT EXISTS (SELECT 1 FROM usage_hour WHERE t < ?) AS n").get(hourCut)!.n) store.putMeta(DAY_ZONE_META, "");
+    }
     n += store.db.prepare("DELETE FROM usage_minute WHERE t < ?").run(minuteCut).changes;
     n += store.db.prepare("DELETE FROM proc_minute WHERE t < ?").run(minuteCut).changes;
     n += store.db.prepare("DELETE FROM usage_hour WHERE t < ?").run(hourCut).changes;

@@ -49,18 +49,18 @@ export const USAGE_COUNTERS = [
   ...LATENCY_COLUMNS,
 ] as const;
 
-function usageTable(name: string): string {
+function usageTable(name: string, time = "t"): string {
   const cols = USAGE_COUNTERS.map((c) => `  ${c} ${c === "usd" ? "REAL" : "INTEGER"} NOT NULL DEFAULT 0`).join(",\n");
   return `CREATE TABLE ${name} (
   session INTEGER NOT NULL REFERENCES sessions(id),
-  t INTEGER NOT NULL,
+  ${time} INTEGER NOT NULL,
   model INTEGER NOT NULL REFERENCES models(id),
 ${cols},
   turn_ms_min INTEGER,
   turn_ms_max INTEGER,
-  PRIMARY KEY (session, t, model)
+  PRIMARY KEY (session, ${time}, model)
 ) WITHOUT ROWID;
-CREATE INDEX ${name}_t ON ${name}(t);`;
+CREATE INDEX ${name}_${time} ON ${name}(${time});`;
 }
 
 function procTable(name: string): string {
@@ -152,6 +152,17 @@ CREATE TABLE incident_events (
   detail TEXT,
   PRIMARY KEY (id, seq)
 ) WITHOUT ROWID;
+`,
+  },
+  {
+    version: 3,
+    what: "usage per session, local day and model (reports over months read days, not hours)",
+    // `day` is days since 1970-01-01 of the local date in the zone named by meta `day_zone`
+    // (calendar.ts). A database that already holds usage starts with its day table stale
+    // (day_zone ''): reports read hours until a report rebuilds the days (store.ts).
+    sql: `
+${usageTable("usage_day", "day")}
+INSERT INTO meta (key, value) SELECT 'day_zone', '' WHERE EXISTS (SELECT 1 FROM usage_hour);
 `,
   },
 ];

@@ -21,6 +21,8 @@ export interface Statement<P extends unknown[] = unknown[], R = unknown> {
 export interface Database {
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R>;
   exec(sql: string): this;
+  function(name: string, fn: (...args: unknown[]) => unknown): this;
+  function(name: string, opts: { deterministic?: boolean; varargs?: boolean }, fn: (...args: unknown[]) => unknown): this;
   pragma(sql: string, opts?: { simple?: boolean }): unknown;
   transaction<A extends unknown[], T>(fn: (...args: A) => T): ((...args: A) => T) & { immediate: (...args: A) => T };
   close(): void;

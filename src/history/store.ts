@@ -1,6 +1,7 @@
 import { closeSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ensureHome } from "../util/home.js";
+import { hourToDay, zoneId } from "./calendar.js";
 import { migrate, SchemaTooNewError, USAGE_COUNTERS } from "./schema.js";
 import { BUSY_TIMEOUT_MS, describeDbError, HistoryError, loadDriver, type Database, type Statement } from "./sqlite.js";
 
@@ -9,6 +10,9 @@ export const HISTORY_FILE = "history.db";
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
+
+/** Meta key naming the zone the day table is in: absent = no usage yet, '' = stale (rebuild before use). */
+export const DAY_ZONE_META = "day_zone";
 
 export function historyPath(home: string): string {
   return join(home, HISTORY_FILE);
@@ -82,10 +86,25 @@ export class HistoryStore {
   private readonly models = new Map<string, number>();
   private stmts: ReturnType<HistoryStore["prepareAll"]>;
 
+  /** Local day of an hour, in the zone of the query or write in progress (for the SQL function local_day). */
+  private dayOf: (hour: number) => number = hourToDay();
+
   private constructor(db: Database, path: string) {
     this.db = db;
     this.path = path;
     this.stmts = this.prepareAll();
+    db.function("local_day", (hour) => this.dayOf(Number(hour)));
+  }
+
+  /** The local-day function of the process's zone now; also what SQL's local_day() uses until the next call. */
+  days(): (hour: number) => number {
+    this.dayOf = hourToDay();
+    return this.dayOf;
+  }
+
+  /** The day table is complete in the process's zone: reports may read it. */
+  daysCurrent(): boolean {
+    return this.getMeta(DAY_ZONE_META) === zoneId();
   }
 
   /**
@@ -175,6 +194,8 @@ export class HistoryStore {
       keyAdd: db.prepare<[number, number]>("INSERT INTO responses (key, hour) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
       minuteAdd: db.prepare(`INSERT INTO usage_minute (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
       hourAdd: db.prepare(`INSERT INTO usage_hour (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
+      dayAdd: db.prepare(`INSERT INTO usage_day (session, day, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, day, model) DO UPDATE SET ${sums}`),
+      anyHour: db.prepare<[], { n: number }>("SELECT EXISTS (SELECT 1 FROM usage_hour) AS n"),
       metaGet: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       metaPut: db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     };
@@ -228,13 +249,64 @@ export class HistoryStore {
     return this.stmts.keyAdd.run(key, hour).changes === 1;
   }
 
-  /** Add counters to the minute and hour buckets of (session, model). */
+  /** Add counters to the minute, hour and day buckets of (session, model), in the caller's write transaction. */
   addUsage(session: number, minute: number, model: number, c: Counters): void {
+    const b = this.usageBatch();
+    b.add(session, minute, model, c);
+    b.flush();
+  }
+
+  /**
+   * Usage to add in the caller's write transaction: summed per minute, hour and local day in
+   * memory, then written with one upsert per bucket (a slice of a transcript touches a few
+   * hours and one or two days, however many minutes).
+   */
+  usageBatch(): UsageBatch {
+    return new UsageBatch(this);
+  }
+
+  /** Write one bucket row (`table` usage_minute, usage_hour or usage_day). */
+  putUsage(table: "minute" | "hour" | "day", session: number, t: number, model: number, c: Counters): void {
     const values: Array<number | null> = Array.from(c);
     if (!Number.isFinite(c[TURN_MIN]!)) values[TURN_MIN] = null;
     if (!Number.isFinite(c[TURN_MAX]!)) values[TURN_MAX] = null;
-    this.stmts.minuteAdd.run(session, minute, model, ...values);
-    this.stmts.hourAdd.run(session, Math.floor(minute / 60), model, ...values);
+    const st = table === "minute" ? this.stmts.minuteAdd : table === "hour" ? this.stmts.hourAdd : this.stmts.dayAdd;
+    st.run(session, t, model, ...values);
+  }
+
+  /**
+   * Whether usage written now goes to the day table too (in a write transaction): yes when the
+   * day table is in this process's zone, or when there is no usage yet (this zone claims it).
+   * Usage written in another zone marks the day table stale; a report rebuilds it
+   * (`rebuildDays`), and until then reports read hour rows.
+   */
+  daysForWrite(): boolean {
+    const zone = zoneId();
+    const stored = this.getMeta(DAY_ZONE_META);
+    if (stored === zone) return true;
+    if (stored === undefined && this.stmts.anyHour.get()!.n === 0) {
+      this.putMeta(DAY_ZONE_META, zone);
+      return true;
+    }
+    if (stored !== "") this.putMeta(DAY_ZONE_META, "");
+    return false;
+  }
+
+  /** The day table was marked stale (migrated from a schema without it, or usage written in another zone): rebuild it before use. */
+  daysStale(): boolean {
+    return this.getMeta(DAY_ZONE_META) === "";
+  }
+
+  /** Rebuild the day table from the hour rows in the process's zone (one write transaction). */
+  rebuildDays(): void {
+    const cols = [...USAGE_COUNTERS, "turn_ms_min", "turn_ms_max"];
+    const sums = [...USAGE_COUNTERS.map((c) => `sum(${c})`), "min(turn_ms_min)", "max(turn_ms_max)"].join(", ");
+    this.write(() => {
+      this.days();
+      this.db.exec("DELETE FROM usage_day");
+      this.db.exec(`INSERT INTO usage_day (session, day, model, ${cols.join(", ")}) SELECT session, local_day(t) AS d, model, ${sums} FROM usage_hour GROUP BY session, d, model`);
+      this.putMeta(DAY_ZONE_META, zoneId());
+    });
   }
 
   getMeta(key: string): string | undefined {
@@ -246,6 +318,55 @@ export class HistoryStore {
   }
 }
 
+/** See `HistoryStore.usageBatch`. */
+export class UsageBatch {
+  private readonly minutes = new Map<string, [number, number, number, Counters]>();
+
+  constructor(private readonly store: HistoryStore) {}
+
+  add(session: number, minute: number, model: number, c: Counters): void {
+    const k = `${session}:${minute}:${model}`;
+    const have = this.minutes.get(k);
+    if (have) addCounters(have[3], c);
+    else this.minutes.set(k, [session, minute, model, c.slice()]);
+  }
+
+  get size(): number {
+    return this.minutes.size;
+  }
+
+  /** Write the buckets (in the caller's write transaction). */
+  flush(): void {
+    if (!this.minutes.size) return;
+    const hours = new Map<string, [number, number, number, Counters]>();
+    const roll = (into: Map<string, [number, number, number, Counters]>, session: number, t: number, model: number, c: Counters) => {
+      const k = `${session}:${t}:${model}`;
+      const have = into.get(k);
+      if (have) addCounters(have[3], c);
+      else into.set(k, [session, t, model, c.slice()]);
+    };
+    for (const [session, minute, model, c] of this.minutes.values()) {
+      this.store.putUsage("minute", session, minute, model, c);
+      roll(hours, session, Math.floor(minute / 60), model, c);
+    }
+    const days = this.store.daysForWrite() ? new Map<string, [number, number, number, Counters]>() : null;
+    const dayOf = days ? this.store.days() : null;
+    for (const [session, hour, model, c] of hours.values()) {
+      this.store.putUsage("hour", session, hour, model, c);
+      if (days) roll(days, session, dayOf!(hour), model, c);
+    }
+    if (days) for (const [session, day, model, c] of days.values()) this.store.putUsage("day", session, day, model, c);
+    this.minutes.clear();
+  }
+}
+
+/** Add counters (sums; the shortest and longest turn as min and max). */
+export function addCounters(into: Counters, c: Counters): void {
+  for (let i = 0; i < TURN_MIN; i++) into[i]! += c[i]!;
+  into[TURN_MIN] = Math.min(into[TURN_MIN]!, c[TURN_MIN]!);
+  into[TURN_MAX] = Math.max(into[TURN_MAX]!, c[TURN_MAX]!);
+}
+
 export interface StoreInfo {
   path: string;
   /** Database, write-ahead log and shared-memory index together. */
@@ -255,6 +376,9 @@ export interface StoreInfo {
   sessions: number;
   minuteRows: number;
   hourRows: number;
+  dayRows: number;
+  /** Zone of the day table; '' when it must be rebuilt. */
+  dayZone: string | null;
   responseKeys: number;
   incidents: number;
   /** First and last hour with usage, ms since epoch; null when empty. */
@@ -282,6 +406,8 @@ export function storeInfo(store: HistoryStore): StoreInfo {
       sessions: count("sessions"),
       minuteRows: count("usage_minute"),
       hourRows: count("usage_hour"),
+      dayRows: count("usage_day"),
+      dayZone: store.getMeta(DAY_ZONE_META) ?? null,
       responseKeys: count("responses"),
       incidents: count("incidents"),
       oldest: span.lo === null ? null : span.lo * HOUR_MS,
