@@ -6,7 +6,7 @@ import { sweepRegistry } from "../fleet/registry.js";
 import { CommandError, UsageError, type CommandContext, type CommandSpec, type ShellService } from "../shell/command.js";
 import { parseFlags } from "../shell/args.js";
 import { UNKNOWN_COMMAND } from "../shell/run.js";
-import { ConfigWatcher, settingsFor } from "../slo/config.js";
+import { ConfigWatcher, settingsFor, type SloSettings } from "../slo/config.js";
 import { evaluateAgent, sloTarget } from "../slo/evaluate.js";
 import { compactIncidentsIfLarge, readIncidents } from "../slo/incidents.js";
 import { agentOverrides } from "./overrides.js";
@@ -136,11 +136,16 @@ export const topCommand: CommandSpec = {
 /** The full-screen view on a terminal, fed by the same refresh as the one-shot table. */
 async function liveView(ctx: CommandContext, collector: FleetCollector, config: ConfigWatcher, intervalMs: number): Promise<number> {
   const { runFleetView } = await import("../tui/fleet-view.js");
+  const budgets = await liveBudgets(ctx);
   return runFleetView(ctx, {
     title: "opensre top",
     intervalMs,
     source: {
-      take: () => snapshot(collector, ctx.home, config),
+      take: async () => {
+        const snap = await snapshot(collector, ctx.home, config);
+        budgets.live.snapshot(snap);
+        return snap;
+      },
       toolCalls: (a, max) => {
         const path = a.transcript?.transcriptPath;
         if (!path) return [];
@@ -154,10 +159,39 @@ async function liveView(ctx: CommandContext, collector: FleetCollector, config: 
       },
       slos: (a, now) => {
         const settings = settingsFor(config.current().config, a.name, a.provider);
-        return evaluateAgent(a, settings, now).map((f) => ({ slo: f.slo, target: sloTarget(f.slo, settings), breached: f.breached, detail: f.detail }));
+        const lines = evaluateAgent(a, settings, now).map((f) => ({ slo: f.slo, target: sloTarget(f.slo, settings), breached: f.breached, detail: f.detail }));
+        return [...lines, ...budgets.lines(a.name, settings)];
       },
     },
   });
+}
+
+/** The windowed objectives' error budgets and burn rates for the details page, from the history store (src/history/live.ts). */
+async function liveBudgets(ctx: CommandContext) {
+  const [{ LiveObjectives }, { historyFor }, { objectivesOf, describeObjective, windowLabel }] = await Promise.all([
+    import("../history/live.js"),
+    import("./watch.js"),
+    import("../slo/objectives.js"),
+  ]);
+  let why = "history is off";
+  const live = new LiveObjectives(historyFor(ctx.home, ctx.env, (w) => (why = w)), () => why);
+  const pct = (n: number | null) => (n === null ? "-" : `${n.toFixed(1)}%`);
+  const burn = (n: number | null) => (n === null ? "-" : `${n.toFixed(1)}×`);
+  const lines = (agent: string, settings: SloSettings) => {
+    const objectives = objectivesOf(settings);
+    const b = live.budgets(agent, objectives);
+    return objectives.map((o, i) => {
+      const target = `${describeObjective(o).replace(/^\S+ /, "")} over ${windowLabel(o)}`;
+      if (b.state !== "ready") return { slo: o.kind, target, breached: false, detail: b.state === "pending" ? "reading history…" : b.reason };
+      const s = b.statuses[i]!;
+      const detail =
+        s.attainmentPct === null
+          ? `no ${o.kind === "success" ? "requests" : "spending hours"} in the window yet`
+          : `budget left ${pct(s.budgetRemainingPct)} · burn 1h ${burn(s.burnRate1h)}, ${windowLabel(o)} ${burn(s.burnRateWindow)} · attained ${pct(s.attainmentPct)}`;
+      return { slo: o.kind, target, breached: s.budgetRemainingPct !== null && s.budgetRemainingPct <= 0, detail };
+    });
+  };
+  return { live, lines };
 }
 
 /** Live view: refresh, draw, wait; the next refresh starts only after the previous one is drawn. */

@@ -178,7 +178,7 @@ export function detailsLines(d: DetailsData): Line[] {
   for (const i of open) out.push(line(text(`  ${esc(i.id)}  `), text(esc(i.slo), "breach"), text(`  ${incidentState(i)}  ${fmtAgo(Date.parse(i.opened_at), d.now)}  `), text(esc(i.detail))));
   out.push(line(text("SLOs", "head")));
   if (d.slos.length === 0) out.push(line(text("  none set for this agent (agents.yaml, /agents budget)", "dim")));
-  for (const s of d.slos) out.push(line(text(`  ${s.slo.padEnd(9)}`), text(s.target.padEnd(18)), text(s.breached ? "breached  " : "ok        ", s.breached ? "breach" : "ok"), text(esc(s.detail))));
+  for (const s of d.slos) out.push(line(text(`  ${s.slo.padEnd(9)}`), text(`${s.target} `.padEnd(18)), text(s.breached ? "breached  " : "ok        ", s.breached ? "breach" : "ok"), text(esc(s.detail))));
   return out;
 }
 
