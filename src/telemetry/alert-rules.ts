@@ -3,7 +3,7 @@ import { DEFAULT_WINDOW_MS } from "../fleet/signals.js";
 import type { SloConfig, SloSettings } from "../slo/config.js";
 import { DEFAULT_WINDOWS, MIN_REQUESTS_FOR_ERROR_RATE, SLO_NAMES, type SloName } from "../slo/evaluate.js";
 import { I, prometheusName } from "./instruments.js";
-import type { ObjectiveKind } from "../slo/objectives.js";
+import { BURN_ALERT_PAIRS, burnThreshold, MIN_EVENTS_FOR_BURN, objectivesOf, OBJECTIVE_KINDS, windowLabel, type BurnAlertPair, type Objective, type ObjectiveKind } from "../slo/objectives.js";
 
 /**
  * Prometheus alert rules generated from the same SLO definitions the watchdog evaluates
@@ -50,8 +50,7 @@ const who = "{{ $labels.opensre_agent_name }} (pid {{ $labels.process_pid }}) on
 
 /**
  * One builder per SLO the watchdog evaluates (`slo/evaluate.ts`), keyed by its agents.yaml setting.
- * The windowed objectives (`success`, `spend`: `slo/objectives.ts`, their burn-rate pairs in
- * BURN_ALERT_PAIRS) have no rule yet.
+ * The windowed objectives (`success`, `spend`) have theirs in OBJECTIVE_RULES.
  */
 export const SLO_RULES: Record<Exclude<SloName, "conflict" | ObjectiveKind>, { setting: keyof SloSettings; build: Builder }> = {
   progress: {
@@ -98,6 +97,88 @@ export const SLO_RULES: Record<Exclude<SloName, "conflict" | ObjectiveKind>, { s
   },
 };
 
+/** An objective counts every session of the agent name (history does), so its rules sum over pids. */
+const BY_OBJECTIVE = "job, instance, opensre_agent_name, opensre_agent_provider";
+
+const pct = (n: number) => `${+n.toFixed(3)}%`;
+
+/**
+ * One rule per burn-rate pair of BURN_ALERT_PAIRS (the SRE workbook's multiwindow,
+ * multi-burn-rate alerts, as the watchdog's `firingBurnAlerts`): it fires when both the long
+ * and the short window burn the error budget at the pair's threshold or faster,
+ * `burnThreshold(pair, window)`; fast pairs page (critical), slow ones are tickets (warning).
+ * A pair whose threshold no burn rate can reach (the bad share would have to pass 100 %) has
+ * no rule. null: this objective kind has no rule for this pair.
+ */
+export const OBJECTIVE_RULES: Record<ObjectiveKind, (o: Objective, pair: BurnAlertPair, s: Scope) => Omit<AlertRule, "labels"> | null> = {
+  // success: an API error is a bad event, a request a good one (total = requests + errors)
+  success: (o, pair, s) => {
+    const allowed = 1 - o.targetPct / 100;
+    const threshold = burnThreshold(pair, o.windowMs);
+    const ratio = threshold * allowed; // the bad share that burns at the threshold
+    if (ratio > 1) return null;
+    const [long, short] = [span(pair.longMs), span(pair.shortMs)];
+    const sum = (metric: string, w: string) => `sum by (${BY_OBJECTIVE}) (increase(${metric}{${s.selector}}[${w}]))`;
+    const bad = (w: string) => `${sum(N.errors, w)}\n  / (${sum(N.requests, w)} + ${sum(N.errors, w)})`;
+    return {
+      alert: "AgentSuccessBudgetBurn",
+      expr:
+        `(\n  ${bad(long)}\n) / ${trim(allowed)} >= ${trim(threshold)}\nand\n(\n  ${bad(short)}\n) / ${trim(allowed)} >= ${trim(threshold)}\n` +
+        `and\n${sum(N.requests, long)} + ${sum(N.errors, long)} >= ${MIN_EVENTS_FOR_BURN}`,
+      annotations: {
+        summary: `{{ $labels.opensre_agent_name }} on {{ $labels.instance }}: success objective ${pct(o.targetPct)} over ${windowLabel(o)} burning its error budget {{ $value | printf "%.1f" }}× over ${long} (${pair.name} burn, threshold ${trim(+threshold.toFixed(2))}×)`,
+        description: `Both the ${long} and the ${short} window spend the error budget at ${trim(+threshold.toFixed(2))}× or faster (${trim(pair.budgetShare * 100)}% of the ${windowLabel(o)} budget within ${long}), with at least ${MIN_EVENTS_FOR_BURN} requests in the ${long}; as the watchdog's success objective.`,
+      },
+    };
+  },
+  // spend: a time-slice objective; an hour is bad when its spend is over the hourly budget.
+  // The long window counts clock hours (a subquery at whole hours), a window of an hour or
+  // less is one slice, judged by its spend projected to an hour; a bad slice burns 1/allowed.
+  spend: (o, pair, s) => {
+    const allowed = 1 - o.targetPct / 100;
+    const threshold = burnThreshold(pair, o.windowMs);
+    if (1 / allowed < threshold) return null; // one bad slice cannot burn that fast
+    const budget = o.hourlyBudgetUsd!;
+    const [long, short] = [span(pair.longMs), span(pair.shortMs)];
+    const spent = (w: string) => `sum by (${BY_OBJECTIVE}) (increase(${N.cost}{${s.selector}}[${w}]))`;
+    const slice = (ms: number) => `${spent(span(ms))}${ms === 3_600_000 ? "" : ` * ${trim(3_600_000 / ms)}`} > ${trim(budget)}`;
+    const longExpr =
+      pair.longMs <= 3_600_000
+        ? slice(pair.longMs)
+        : `(\n  count_over_time((${spent("1h")} > ${trim(budget)})[${long}:1h])\n  / count_over_time((${spent("1h")} > 0)[${long}:1h])\n) / ${trim(allowed)} >= ${trim(threshold)}`;
+    return {
+      alert: "AgentSpendBudgetBurn",
+      expr: `${longExpr}\nand\n${slice(pair.shortMs)}`,
+      annotations: {
+        summary: `{{ $labels.opensre_agent_name }} on {{ $labels.instance }}: spend objective (${pct(o.targetPct)} of hours within \$${budget.toFixed(2)}/h over ${windowLabel(o)}) burning its error budget over ${long} (${pair.name} burn, threshold ${trim(+threshold.toFixed(2))}×)`,
+        description: `Hours over the budget in the last ${long} spend the error budget at ${trim(+threshold.toFixed(2))}× or faster, and the last ${short} projects over \$${budget.toFixed(2)}/h; as the watchdog's spend objective.`,
+      },
+    };
+  },
+};
+
+function objectiveRules(config: SloConfig, jobSel: string): AlertRule[] {
+  const out: AlertRule[] = [];
+  const keyOf: Record<ObjectiveKind, keyof SloSettings> = { success: "success_objective_pct", spend: "spend_objective_pct" };
+  for (const kind of OBJECTIVE_KINDS) {
+    const emit = (settings: SloSettings, scope: Scope) => {
+      for (const o of objectivesOf(settings).filter((x) => x.kind === kind)) {
+        for (const pair of BURN_ALERT_PAIRS) {
+          const r = OBJECTIVE_RULES[kind](o, pair, scope);
+          if (r) out.push({ alert: r.alert, expr: r.expr, labels: { severity: pair.name === "fast" ? "critical" : "warning", slo: kind, burn: pair.name, [`opensre_${scope.kind}`]: scope.key }, annotations: r.annotations });
+        }
+      }
+    };
+    for (const [agent, s] of Object.entries(config.agents)) emit(s, { kind: "agent", key: agent, selector: `${jobSel}, opensre_agent_name=${quote(agent)}` });
+    for (const [provider, s] of Object.entries(config.providers)) {
+      const own = Object.entries(config.agents).filter(([, a]) => a[keyOf[kind]] !== undefined).map(([n]) => n);
+      const except = own.length ? `, opensre_agent_name!~${quote(regexOf(own))}` : "";
+      emit(s, { kind: "provider", key: provider, selector: `${jobSel}, opensre_agent_provider=${quote(provider)}${except}` });
+    }
+  }
+  return out;
+}
+
 function quote(v: string): string {
   return JSON.stringify(v);
 }
@@ -128,6 +209,7 @@ export function alertRules(config: SloConfig, opts: { job?: string } = {}): { gr
       emit(s, { kind: "provider", key: provider, selector: `${jobSel}, opensre_agent_provider=${quote(provider)}${except}` });
     }
   }
+  slo.push(...objectiveRules(config, jobSel));
   const health: AlertRule[] = [
     {
       alert: "OpensreWatchdogDown",

@@ -7,7 +7,8 @@ import { REPO_ROOT, isolatedEnv, tempDir } from "../helpers/env.js";
 import { runCli } from "../helpers/cli.js";
 import { parseConfig } from "../../src/slo/config.js";
 import { SLO_NAMES } from "../../src/slo/evaluate.js";
-import { alertRulesYaml, SLO_RULES } from "../../src/telemetry/alert-rules.js";
+import { alertRulesYaml, OBJECTIVE_RULES, SLO_RULES } from "../../src/telemetry/alert-rules.js";
+import { BURN_ALERT_PAIRS, OBJECTIVE_KINDS, type Objective } from "../../src/slo/objectives.js";
 import { promtool } from "./promtool.js";
 
 /** The agents.yaml docs/prometheus-alerts.yml is generated from (also in the file's header). */
@@ -16,6 +17,8 @@ const EXAMPLE_AGENTS_YAML = `agents:
     hourly_budget_usd: 5
     progress_minutes: 8
     error_rate_pct: 10
+    success_objective_pct: 99
+    spend_objective_pct: 95
 providers:
   codex:
     hourly_budget_usd: 3
@@ -37,6 +40,23 @@ function docsHeader(): string {
 
 test("every SLO the watchdog evaluates has an alert rule builder", () => {
   for (const name of SLO_NAMES) assert.ok(name in SLO_RULES, `no alert rule for the ${name} SLO`);
+});
+
+test("every windowed objective has burn-rate rules: one per pair of BURN_ALERT_PAIRS, none a burn rate cannot reach", () => {
+  for (const kind of OBJECTIVE_KINDS) assert.ok(kind in OBJECTIVE_RULES, `no alert rule for the ${kind} objective`);
+  const scope = { kind: "agent" as const, key: "a", selector: 'job="j", opensre_agent_name="a"' };
+  const w28 = 28 * 86_400_000;
+  const names = (o: Objective) => BURN_ALERT_PAIRS.map((p) => (OBJECTIVE_RULES[o.kind](o, p, scope) ? p.name : null));
+  assert.deepEqual(names({ kind: "success", targetPct: 99, windowMs: w28 }), ["fast", "slow"]);
+  // 90 %: the fast pair's threshold (13.44×) would need a bad share of 134 %; the slow one's (5.6×) 56 %
+  assert.deepEqual(names({ kind: "success", targetPct: 90, windowMs: w28 }), [null, "slow"]);
+  assert.deepEqual(names({ kind: "success", targetPct: 50, windowMs: w28 }), [null, null]);
+  assert.deepEqual(names({ kind: "spend", targetPct: 95, windowMs: w28, hourlyBudgetUsd: 5 }), ["fast", "slow"]);
+  // 90 % of hours: one bad hour burns 10×, short of the fast pair's 13.44×
+  assert.deepEqual(names({ kind: "spend", targetPct: 90, windowMs: w28, hourlyBudgetUsd: 5 }), [null, "slow"]);
+  const yaml = alertRulesYaml(parseConfig("providers:\n  codex:\n    success_objective_pct: 99.5\n    slo_window: 7d\nagents:\n  fixer:\n    success_objective_pct: 99\n").config, { job: "j" });
+  assert.match(yaml, /opensre_agent_provider="codex", opensre_agent_name!~"fixer"/, "an agent's own objective overrides its provider's");
+  assert.match(yaml, /success objective 99\.5% over 7d burning its error budget .* over 1h \(fast burn, threshold 3\.36×\)/);
 });
 
 test("docs/prometheus-alerts.yml is the generator's output for the example agents.yaml", () => {
