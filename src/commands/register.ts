@@ -13,9 +13,10 @@ function pidArg(raw: string | undefined, usage: string): number {
   return parsePidArg(raw);
 }
 
-function table(_procs: readonly unknown[]) {
+/** The process table (tests point it at a simulated or filtered /proc with OPENSRE_PROC_ROOT). */
+function table(env: NodeJS.ProcessEnv) {
   try {
-    return readProcessTable();
+    return readProcessTable({ procRoot: env.OPENSRE_PROC_ROOT || undefined });
   } catch (err) {
     if (err instanceof UnsupportedPlatformError) throw new CommandError(err.message);
     throw err;
@@ -30,7 +31,7 @@ export const registerCommand: CommandSpec = {
     if (positionals.length < 1 || positionals.length > 2) throw new UsageError(REGISTER_USAGE);
     const pid = pidArg(positionals[0], REGISTER_USAGE);
     if (!isPidAlive(pid)) throw new CommandError(`no such process: pid ${pid}`);
-    const proc = table([]).procs.find((p) => p.pid === pid);
+    const proc = table(ctx.env).procs.find((p) => p.pid === pid);
     const guess = proc ? classify(proc) : null;
     const rec = await registerAgent(ctx.home, {
       pid,
@@ -61,7 +62,7 @@ export const scanCommand: CommandSpec = {
   ...CATALOG.scan,
   async run(args, ctx) {
     const { values } = parseFlags(args, { register: { type: "boolean" }, all: { type: "boolean" }, explain: { type: "boolean" } }, SCAN_USAGE, false);
-    const t = table([]);
+    const t = table(ctx.env);
     const uid = process.getuid?.() ?? -1;
     const found = discover(t.procs, uid, new Set([process.pid]));
     const explain = values.explain === true;

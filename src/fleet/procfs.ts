@@ -20,6 +20,20 @@ export function linuxBootTimeMs(): number {
   return bootTimeMs;
 }
 
+/**
+ * Boot time of a simulated process table (tests: `OPENSRE_PROC_ROOT`): the `btime` of its own
+ * `stat` file when it has one (a view of the real /proc links it), else 0, so start times are
+ * the raw tick counts the simulation wrote.
+ */
+function procRootBootTimeMs(root: string): number {
+  try {
+    const m = /^btime (\d+)$/m.exec(readFileSync(`${root}/stat`, "utf8"));
+    return m ? Number(m[1]) * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** USER_HZ: the unit of /proc times. 100 on every mainstream Linux; `getconf CLK_TCK` confirms it once. */
 export function linuxClockTicks(): number {
   if (clockTicks === undefined) {
@@ -137,7 +151,7 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
   if (platform !== "linux" && !opts.procRoot) throw new UnsupportedPlatformError(`the fleet view is not supported on ${platform === "win32" ? "Windows" : platform}`);
   const root = opts.procRoot ?? "/proc";
   const at = Date.now();
-  const boot = opts.procRoot ? 0 : linuxBootTimeMs();
+  const boot = opts.procRoot ? procRootBootTimeMs(root) : linuxBootTimeMs();
   const hz = linuxClockTicks();
   const procs: ProcInfo[] = [];
   const cache = opts.cache;

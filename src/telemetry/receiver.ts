@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
 import { writeFileAtomicSync } from "../util/atomic.js";
+import { ensureHome } from "../util/home.js";
 import { guardConnections, type ConnectionGuard } from "./connections.js";
 import { logsToEvents, type TelemetryEvent } from "./events.js";
 import { decodeOtlp, mediaType, OtlpDecodeError, type LogsRequest, type MetricsRequest, type Signal } from "./otlp.js";
@@ -60,6 +61,7 @@ export function receiverToken(home: string): string {
     /* created below */
   }
   const t = randomBytes(24).toString("hex");
+  ensureHome(home); // a new user's first command may be this one
   writeFileAtomicSync(path, t + "\n", 0o600);
   return t;
 }

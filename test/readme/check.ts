@@ -18,7 +18,15 @@ async function main(): Promise<void> {
   const results: ExampleResult[] = [];
   let failed = 0;
   for (const example of chosen) {
-    const r = await runExample(example);
+    let r: ExampleResult;
+    try {
+      r = await runExample(example);
+    } catch (err) {
+      // one example that cannot run (a timeout, a fixture error) is reported; the others still run
+      failed++;
+      process.stdout.write(`ERROR README.md:${example.line} (${example.fixture}): ${(err as Error).message}\n\n`);
+      continue;
+    }
     results.push(r);
     if (r.ok) process.stdout.write(`ok    README.md:${example.line} (${example.fixture})\n`);
     else {

@@ -4,7 +4,7 @@
  * with what the README shows. The convention is documented in docs/readme-examples.md.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CLI, REPO_ROOT, tempDir } from "../helpers/env.js";
@@ -187,12 +187,13 @@ function countLines(text: string): number {
 }
 
 /** Run one `$ command` (not the interactive shell) and return what it printed on stdout and stderr, merged. */
-async function runCommand(command: string, expect: string[], fx: FixtureContext, handle: (h: RunHandle) => Promise<void> | void): Promise<string> {
+async function runCommand(readmeText: string, expect: string[], fx: FixtureContext, handle: (h: RunHandle) => Promise<void> | void): Promise<string> {
+  const command = fromReadme(readmeText, fx.vars);
   const child = spawn("/bin/sh", ["-c", `exec 2>&1\n${command}`], { cwd: fx.cwd, env: fx.env, stdio: ["pipe", "pipe", "ignore"], detached: true });
   const out: Output = { text: "" };
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out.text += d));
   const answers = expect.map((l) => ANSWER.exec(l)?.[1]).filter((a): a is string => a !== undefined);
-  child.stdin!.end(fx.input.get(command) ?? answers.map((a) => a + "\n").join(""));
+  child.stdin!.end(fx.input.get(readmeText) ?? fx.input.get(command) ?? answers.map((a) => a + "\n").join(""));
   const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
   let done = false;
   void closed.then(() => (done = true));
@@ -206,6 +207,7 @@ async function runCommand(command: string, expect: string[], fx: FixtureContext,
   const h: RunHandle = {
     output: () => out.text,
     waitFor: (text, timeoutMs = 10_000) => waitUntil(() => out.text.includes(text) || done, timeoutMs, JSON.stringify(text), out),
+    command: readmeText,
   };
   await handle(h);
   const interrupts = expect.filter((l) => l.startsWith("^C")).length;
@@ -251,13 +253,14 @@ async function runInteractive(all: Step[], fx: FixtureContext, handle: (h: RunHa
     const h: RunHandle = {
       output: () => out.text,
       waitFor: (text, timeoutMs = 10_000) => waitUntil(() => out.text.includes(text) || exited, timeoutMs, JSON.stringify(text), out),
+      command: "opensre",
     };
     let mark = 0;
     await waitUntil(() => atPrompt(0) || exited, 15_000, "the first prompt", out);
     for (const step of all.slice(1)) {
       if (step.kind !== "input" || step.text === "" ) continue;
       mark = out.text.length;
-      pty.write(step.text + "\r");
+      pty.write(fromReadme(step.text, fx.vars) + "\r");
       if (step.expect.some((l) => l.startsWith("^C"))) {
         await handle(h);
         const need = linesBeforeInterrupt(step.expect) + 1;
@@ -308,7 +311,7 @@ export async function runExample(example: Example): Promise<ExampleResult> {
     } else {
       for (const step of all) {
         transcript.push(`$ ${step.text}`);
-        const text = await runCommand(fromReadme(step.text, fx.vars), step.expect, fx, (h) => fixture.during?.(fx, h));
+        const text = await runCommand(step.text, step.expect, fx, (h) => fixture.during?.(fx, h));
         if (text !== "") transcript.push(...text.replace(/\n$/, "").split("\n"));
       }
     }
@@ -330,6 +333,18 @@ export async function runExample(example: Example): Promise<ExampleResult> {
 }
 
 /**
+ * A view of the real /proc limited to the processes an example keeps: `<root>/proc/<pid>` links
+ * to `/proc/<pid>` (added by `keep`), `stat` (boot time) and `net` link to the real ones.
+ */
+function procView(root: string): string {
+  const dir = join(root, "proc");
+  mkdirSync(dir, { recursive: true });
+  symlinkSync("/proc/stat", join(dir, "stat"));
+  symlinkSync("/proc/net", join(dir, "net"));
+  return dir;
+}
+
+/**
  * A temp user: `HOME` is `<tmp>/home/dev` (so `~/.config/opensre` is the tool's default home and
  * the agents' default locations are under it), `opensre` is on PATH, no inherited OPENSRE_* or
  * agent location variables, UTC, no colour.
@@ -343,6 +358,8 @@ function baseContext(root: string, cleanups: Array<() => void | Promise<void>>):
     env[k] = v;
   }
   Object.assign(env, { HOME: home, PATH: `${shim(root)}:${process.env.PATH ?? "/usr/bin:/bin"}`, TZ: "UTC", NO_COLOR: "1", LANG: "C.UTF-8" });
+  // the tool sees only the example's own processes (kept by the fixture), not the machine's
+  env.OPENSRE_PROC_ROOT = procView(root);
   const vars = new Map<string, string>([["/home/dev", home]]);
   return { root, home, cwd: home, env, vars, input: new Map(), cleanups };
 }

@@ -3,11 +3,14 @@
  * (state files, fake agents, transcripts) and says which README literals stand for which
  * real values of the run (`vars`). See docs/readme-examples.md for the convention.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { connect } from "node:net";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { registerAgent } from "../../src/fleet/registry.js";
+import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
+import { CLI } from "../helpers/env.js";
 
 export interface FixtureContext {
   /** The temp dir of this run (removed afterwards). */
@@ -35,6 +38,8 @@ export interface RunHandle {
   output(): string;
   /** Resolves when the output contains `text` (or the command ended). */
   waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** The command as the README writes it (`opensre` for the interactive shell). */
+  readonly command: string;
 }
 
 export interface Fixture {
@@ -47,10 +52,15 @@ export interface Fixture {
   readonly normalise?: ReadonlyArray<[RegExp, string]>;
 }
 
-/** Spawn a process for an example and kill it at the end; its pid is the README's `literal`. */
+/**
+ * Spawn a process for an example and kill it at the end; its pid is the README's `literal`. The
+ * tool's view of the process table (`OPENSRE_PROC_ROOT`, a filtered link to /proc) shows it.
+ */
 export function keep(fx: FixtureContext, child: ChildProcess, literal?: string): ChildProcess {
   fx.cleanups.push(() => void child.kill("SIGKILL"));
   if (literal !== undefined) fx.vars.set(literal, String(child.pid));
+  const view = fx.env.OPENSRE_PROC_ROOT;
+  if (view && child.pid !== undefined) symlinkSync(`/proc/${child.pid}`, join(view, String(child.pid)));
   return child;
 }
 
@@ -65,6 +75,119 @@ export async function registered(fx: FixtureContext, name: string, literal: stri
   await registerAgent(toolHome(fx), { pid: child.pid!, name });
   return child;
 }
+
+/** Run the CLI of this build in the temp user during setup (state made the way a user makes it). */
+export function opensre(fx: FixtureContext, ...args: string[]): string {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: fx.cwd, env: fx.env, encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`opensre ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A folder of the temp user that is a git repository (`~/shop`). */
+export function repo(fx: FixtureContext, name = "shop"): string {
+  const dir = join(fx.home, name);
+  mkdirSync(join(dir, ".git"), { recursive: true });
+  writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/main\n");
+  mkdirSync(join(dir, "services"), { recursive: true });
+  return dir;
+}
+
+export interface ClaudeAgent {
+  /** README literal of its pid. */
+  literal: string;
+  /** Working directory (its session's project folder is named after it). */
+  cwd: string;
+  sessionId: string;
+  /** `waiting`: the last turn ended; `working`: a turn is in progress. */
+  state: "waiting" | "working";
+  /** Registered under this name (else discovered). */
+  name?: string;
+  /** Its stdout goes to this file (with this text in it), as with `claude > ~/agent.log`. */
+  stdout?: { path: string; text: string };
+  /** Files it edited (Edit tool calls confirmed by their results), `secondsAgo` before now. */
+  edits?: Array<{ path: string; secondsAgo: number }>;
+}
+
+/**
+ * A Claude Code agent as the tool sees one: a process whose executable is named `claude`
+ * (`~/.local/bin/claude`, a copy of /bin/sleep) in `cwd`, Claude's own record of the process
+ * (`~/.claude/sessions/<pid>.json`) and its session transcript, timed relative to now so the
+ * rates of the last 5 minutes are the same in every run.
+ */
+export async function claudeAgent(fx: FixtureContext, a: ClaudeAgent): Promise<ChildProcess> {
+  const bin = join(fx.home, ".local", "bin", "claude");
+  if (!existsSync(bin)) {
+    mkdirSync(join(fx.home, ".local", "bin"), { recursive: true });
+    copyFileSync("/bin/sleep", bin);
+  }
+  let out: number | "ignore" = "ignore";
+  if (a.stdout) {
+    writeFileSync(a.stdout.path, a.stdout.text);
+    out = openSync(a.stdout.path, "a");
+  }
+  const child = keep(fx, spawn(bin, ["3000"], { cwd: a.cwd, env: fx.env, stdio: ["ignore", out, "ignore"] }), a.literal);
+  if (typeof out === "number") closeSync(out);
+  if (a.name) await registerAgent(toolHome(fx), { pid: child.pid!, name: a.name });
+  const claude = join(fx.home, ".claude");
+  mkdirSync(join(claude, "sessions"), { recursive: true });
+  writeFileSync(join(claude, "sessions", `${child.pid}.json`), JSON.stringify({ pid: child.pid, sessionId: a.sessionId, cwd: a.cwd, startedAt: Date.now() }));
+  const project = join(claude, "projects", claudeProjectDir(a.cwd));
+  // Claude names a project folder after its path: the README shows it as the user `dev` sees it
+  fx.vars.set(claudeProjectDir("/home/dev"), claudeProjectDir(fx.home));
+  mkdirSync(project, { recursive: true });
+  writeFileSync(join(project, `${a.sessionId}.jsonl`), claudeTranscript(a).map((l) => JSON.stringify(l)).join("\n") + "\n");
+  return child;
+}
+
+/** A turn of Claude Code 2.x: prompt, tool calls with their results, an answer (and its end, when waiting). */
+function claudeTranscript(a: ClaudeAgent): object[] {
+  const now = Date.now();
+  const ts = (secondsAgo: number) => new Date(now - secondsAgo * 1000).toISOString();
+  const base = { cwd: a.cwd, sessionId: a.sessionId, version: "2.1.197", userType: "external", isSidechain: false };
+  const usage = { input_tokens: 8, output_tokens: 1_200, cache_read_input_tokens: 40_000, cache_creation_input_tokens: 12_000 };
+  const model = "claude-sonnet-4-5-20250929";
+  const lines: object[] = [{ ...base, type: "user", timestamp: ts(90), message: { role: "user", content: "now the login test" } }];
+  let n = 0;
+  const edits = a.edits ?? [];
+  const start = Math.max(80, ...edits.map((e) => e.secondsAgo + 1));
+  lines.push({ ...base, type: "assistant", timestamp: ts(start), requestId: `req_${a.literal}_${n}`, message: { id: `msg_${a.literal}_${n++}`, model, role: "assistant", type: "message", content: [{ type: "tool_use", id: `toolu_${a.literal}_b`, name: "Bash", input: { command: "npm test -- auth" } }], stop_reason: "tool_use", usage } });
+  lines.push({ ...base, type: "user", timestamp: ts(start - 0.5), message: { role: "user", content: [{ type: "tool_result", tool_use_id: `toolu_${a.literal}_b`, content: "1 failing: login keeps a stale token" }] } });
+  for (const [k, e] of edits.entries()) {
+    const id = `toolu_${a.literal}_e${k}`;
+    lines.push({ ...base, type: "assistant", timestamp: ts(e.secondsAgo), requestId: `req_${a.literal}_${n}`, message: { id: `msg_${a.literal}_${n++}`, model, role: "assistant", type: "message", content: [{ type: "tool_use", id, name: "Edit", input: { file_path: e.path, old_string: "now()", new_string: "clock()" } }], stop_reason: "tool_use", usage } });
+    lines.push({ ...base, type: "user", timestamp: ts(e.secondsAgo - 0.2), message: { role: "user", content: [{ type: "tool_result", tool_use_id: id, content: "The file has been updated." }] }, toolUseResult: { filePath: e.path } });
+  }
+  if (a.state === "waiting") {
+    lines.push({ ...base, type: "assistant", timestamp: ts(20), requestId: `req_${a.literal}_${n}`, message: { id: `msg_${a.literal}_${n++}`, model, role: "assistant", type: "message", content: [{ type: "text", text: "The test races on the token cache; pinning the clock." }], stop_reason: "end_turn", usage } });
+  } else {
+    lines.push({ ...base, type: "assistant", timestamp: ts(2), requestId: `req_${a.literal}_${n}`, message: { id: `msg_${a.literal}_${n++}`, model, role: "assistant", type: "message", content: [{ type: "text", text: "Pinning the clock in the token cache test." }], stop_reason: "tool_use", usage } });
+  }
+  return lines;
+}
+
+/** The ids of the incidents in the temp user's store, oldest first. */
+export function incidentIds(fx: FixtureContext): string[] {
+  const path = join(toolHome(fx), "incidents.jsonl");
+  if (!existsSync(path)) return [];
+  const ids: string[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const m = /"id":"([0-9a-f]+)"/.exec(line);
+    if (m && !ids.includes(m[1]!)) ids.push(m[1]!);
+  }
+  return ids;
+}
+
+/** A free loopback port (bound and released), for a README literal such as `4318`. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+const SESSION_A = "5f0c2a9e-8d1b-4c3a-9e7f-1a2b3c4d5e6f";
+const SESSION_B = "11111111-2222-4333-8444-555555555555";
 
 export const FIXTURES: Record<string, Fixture> = {
   empty: {
@@ -111,4 +234,96 @@ export const FIXTURES: Record<string, Fixture> = {
       await new Promise((r) => stubborn.stdout!.once("data", r));
     },
   },
+  fleet: {
+    summary:
+      "claude-code (README pid 6157, discovered, in ~/shop, a turn in progress, stdout to ~/agent.log) over its $0.10/h budget with an open cost incident (README id 07745542); auth-fixer (5864, registered, in ~/shop, waiting for its next prompt)",
+    async setup(fx) {
+      const shop = repo(fx);
+      await claudeAgent(fx, { literal: "6157", cwd: shop, sessionId: SESSION_A, state: "working", stdout: { path: join(fx.home, "agent.log"), text: "[build] compiling auth module\n" } });
+      await claudeAgent(fx, { literal: "5864", cwd: shop, sessionId: SESSION_B, state: "waiting", name: "auth-fixer" });
+      opensre(fx, "agents", "budget", "claude-code", "0.10");
+      const watched = opensre(fx, "agents", "watch", "--once");
+      const [id] = incidentIds(fx);
+      if (!id) throw new Error(`the watchdog opened no incident: ${watched}`);
+      fx.vars.set("07745542", id);
+      fx.vars.set("0774", id.slice(0, 4));
+    },
+  },
+  "one-claude": {
+    summary: "a Claude Code process (README pid 5864) in ~, not registered, waiting for its next prompt",
+    async setup(fx) {
+      await claudeAgent(fx, { literal: "5864", cwd: fx.home, sessionId: SESSION_A, state: "waiting" });
+    },
+  },
+  watchdog: {
+    summary: "claude-code (README pid 6157, discovered) over its $0.10/h budget; it exits once the watchdog opened an incident",
+    async setup(fx) {
+      const agent = await claudeAgent(fx, { literal: "6157", cwd: repo(fx), sessionId: SESSION_A, state: "working" });
+      opensre(fx, "agents", "budget", "claude-code", "0.10");
+      agents.set(fx, agent);
+    },
+    async during(fx, run) {
+      if (!run.command.startsWith("opensre agents watch")) return;
+      await run.waitFor(" opened: ", 20_000);
+      agents.get(fx)?.kill("SIGKILL");
+      // the notify command of the resolve has run before the README's Ctrl+C
+      await run.waitFor(" resolved ", 20_000);
+      const log = join(fx.home, "incidents.jsonl");
+      for (let i = 0; i < 500 && !(existsSync(log) && readFileSync(log, "utf8").split("\n").length > 2); i++) await new Promise((r) => setTimeout(r, 20));
+    },
+    normalise: [[/\bincident [0-9a-f]{8}\b/g, "incident <id>"]],
+  },
+  conflicts: {
+    summary: "claude-code (README pid 14520, discovered) and auth-fixer (14521, registered) both edited ~/shop/services/auth.py, 40 s and 35 s ago, on branch main",
+    async setup(fx) {
+      const shop = repo(fx);
+      const file = join(shop, "services", "auth.py");
+      writeFileSync(file, "def login(): ...\n");
+      await claudeAgent(fx, { literal: "14520", cwd: shop, sessionId: SESSION_A, state: "working", edits: [{ path: file, secondsAgo: 40 }] });
+      await claudeAgent(fx, { literal: "14521", cwd: shop, sessionId: SESSION_B, state: "working", name: "auth-fixer", edits: [{ path: file, secondsAgo: 35 }] });
+    },
+    normalise: [[/\bincident [0-9a-f]{8}\b/g, "incident <id>"]],
+  },
+  "trace-file": {
+    summary: "claude-code (README pid 8421, registered) with its stdout in ~/agent.log; two lines are written once the trace is attached",
+    async setup(fx) {
+      const log = join(fx.home, "agent.log");
+      writeFileSync(log, "tick 40\n");
+      const fd = openSync(log, "a");
+      const child = keep(fx, spawn("/bin/sleep", ["3000"], { stdio: ["ignore", fd, "ignore"] }), "8421");
+      closeSync(fd);
+      await registerAgent(toolHome(fx), { pid: child.pid!, name: "claude-code" });
+    },
+    async during(fx, run) {
+      await run.waitFor("Ctrl+C to stop");
+      await new Promise((r) => setTimeout(r, 300));
+      writeFileSync(join(fx.home, "agent.log"), "tick 41\ntick 42\n", { flag: "a" });
+    },
+  },
+  telemetry: {
+    summary: "free loopback ports for README 4318 (OTLP in) and 9464 (/metrics); http://otel.example:4318 is a local sink that accepts every push",
+    async setup(fx) {
+      const sink = createServer((req, res) => {
+        req.resume();
+        req.on("end", () => res.writeHead(200, { "content-type": req.headers["content-type"] ?? "application/json" }).end());
+      });
+      await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
+      fx.cleanups.push(() => new Promise<void>((r) => sink.close(() => r())));
+      fx.vars.set("http://otel.example:4318", `http://127.0.0.1:${(sink.address() as AddressInfo).port}`);
+      fx.vars.set("4318", String(await freePort()));
+      fx.vars.set("9464", String(await freePort()));
+    },
+  },
+  "alert-rules": {
+    summary: "claude-code has a $5/h budget; README /etc/prometheus/rules is a folder of the temp user",
+    setup(fx) {
+      opensre(fx, "agents", "budget", "claude-code", "5");
+      const rules = join(fx.root, "etc", "prometheus", "rules");
+      mkdirSync(rules, { recursive: true });
+      fx.vars.set("/etc/prometheus/rules", rules);
+    },
+  },
 };
+
+/** The agent a fixture stops while its example runs. */
+const agents = new WeakMap<FixtureContext, ChildProcess>();
