@@ -123,6 +123,8 @@ export class FleetCollector {
       const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot);
       hints.push({ r, provider, cwd, tree, openFiles, loc, startTime: r.proc.startTime });
     }
+    // the next read of the process table looks closely only at the fleet's process trees (see ProcCache)
+    this.procCache.focus = new Set(hints.flatMap((h) => h.tree.map((p) => p.pid)));
     const scope = scopeOf(hints);
     await this.store.refresh({ agents: scope });
     warnings.push(...this.store.drainWarnings());

@@ -30,7 +30,7 @@ function sameLocation(a: Record<string, string>, b: Record<string, string>): boo
  */
 export async function locateAgent(pid: number, provider: string, startTime: number | null, ourEnv: NodeJS.ProcessEnv, procRoot?: string): Promise<AgentLocation> {
   const ours = pickLocation(ourEnv);
-  const own = processLocationEnv(pid, procRoot);
+  const own = processLocationEnv(pid, procRoot, startTime); // read once per process (fixed at exec)
   const envs = own && !sameLocation(own, ours) ? [own, ours] : [ours];
   const live = adapterFor(provider)?.liveSession;
   if (live) {

@@ -136,13 +136,44 @@ const PAGE_SIZE = 4096;
  * start time and `comm`. `comm` changes on execve and on a title change (prctl, Node's
  * `process.title`), which is when the command line is read again. Entries of pids that are
  * gone are dropped at each read, so the cache never holds more than the table.
+ *
+ * With `focus` set (the pids of the agents' process trees at the last refresh), a read looks
+ * at `/proc/<pid>/stat` only for those, for pids it has not seen, and for a rolling share of the
+ * others (one in `SWEEP_ROUNDS`, by pid); every other process keeps its last entry. What a live
+ * refresh needs of a process outside the fleet is only whether it became an agent (execve) or
+ * was replaced (a reused pid), which the sweep finds within `SWEEP_ROUNDS` refreshes; a new
+ * process is read at once. `focus: null` (the default, and every first read) reads every process.
  */
 export interface ProcCache {
-  entries: Map<number, { start: string; comm: string; uid: number; argv: string[] }>;
+  entries: Map<number, { start: string; comm: string; uid: number; argv: string[]; info?: ProcInfo }>;
+  focus: ReadonlySet<number> | null;
+  /** Counts reads, to pick the sweep's share. */
+  round: number;
 }
 
+/**
+ * A process outside the fleet is looked at again every this many refreshes (10 s at the live
+ * view's 2 s): each look is an open/read/close of a kernel-generated file, most of a refresh's
+ * cost with hundreds of processes, and a process that exec'd into an agent shows up this late.
+ */
+export const SWEEP_ROUNDS = 5;
+
 export function newProcCache(): ProcCache {
-  return { entries: new Map() };
+  return { entries: new Map(), focus: null, round: 0 };
+}
+
+/** One buffer for every `/proc/<pid>/stat` read: the file is a few hundred bytes (comm ≤ 64). */
+const statBuf = Buffer.alloc(4096);
+
+function readStat(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const n = readSync(fd, statBuf, 0, statBuf.length, 0);
+    if (n < statBuf.length) return statBuf.toString("utf8", 0, n);
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(path, "utf8");
 }
 
 export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Platform; cache?: ProcCache } = {}): ProcessTable {
@@ -156,6 +187,8 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
   const procs: ProcInfo[] = [];
   const cache = opts.cache;
   const seen = cache ? new Set<number>() : null;
+  const focus = cache?.focus ?? null;
+  const round = cache ? cache.round++ % SWEEP_ROUNDS : 0;
   let names: string[];
   try {
     names = readdirSync(root);
@@ -165,11 +198,17 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
   for (const name of names) {
     if (!/^[0-9]+$/.test(name)) continue;
     const pid = Number(name);
+    const known = cache?.entries.get(pid);
+    if (focus && known?.info && !focus.has(pid) && pid % SWEEP_ROUNDS !== round) {
+      // outside the fleet and not its turn in the sweep: as last seen
+      seen!.add(pid);
+      procs.push(known.info);
+      continue;
+    }
     try {
-      const parsed = parseProcStat(readFileSync(`${root}/${name}/stat`, "utf8"));
+      const parsed = parseProcStat(readStat(`${root}/${name}/stat`));
       if (!parsed) continue;
       const f = parsed.fields;
-      const known = cache?.entries.get(pid);
       let uid: number;
       let argv: string[];
       if (known && known.start === f[19] && known.comm === parsed.comm) {
@@ -181,10 +220,8 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
         const cmd = readFileSync(`${root}/${name}/cmdline`, "utf8");
         argv = cmd.split("\0");
         if (argv[argv.length - 1] === "") argv.pop();
-        cache?.entries.set(pid, { start: f[19] ?? "", comm: parsed.comm, uid, argv });
       }
-      seen?.add(pid);
-      procs.push({
+      const info: ProcInfo = {
         pid,
         ppid: Number(f[1]),
         uid,
@@ -193,7 +230,12 @@ export function readProcessTable(opts: { procRoot?: string; platform?: NodeJS.Pl
         startTime: boot + Math.round((Number(f[19]) * 1000) / hz),
         cpuTicks: Number(f[11]) + Number(f[12]),
         rssBytes: Number(f[21]) * PAGE_SIZE,
-      });
+      };
+      if (cache) {
+        cache.entries.set(pid, { start: f[19] ?? "", comm: parsed.comm, uid, argv, info });
+        seen!.add(pid);
+      }
+      procs.push(info);
     } catch {
       // the process exited between readdir and read, or is not ours to read
     }
@@ -301,17 +343,42 @@ export const LOCATION_VARIABLES = ["HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "G
 /** /proc/<pid>/environ read at most this far: the location variables of a sane environment are within it. */
 export const MAX_ENVIRON_BYTES = 256 * 1024;
 
+/** One buffer for every environ read (the reads are synchronous, the decoded values are copies). */
+let environBuf: Buffer | undefined;
+
+/**
+ * Location variables already read, by process (pid and start time): a process's environment
+ * block is fixed at exec, so a live refresh reads each agent's once, not every 2 s. Bounded: an
+ * entry per agent process seen, cleared whole when it passes this many (agents come and go).
+ */
+export const MAX_ENVIRON_CACHE = 1024;
+const environCache = new Map<string, Record<string, string>>();
+
 /**
  * An agent's own location variables, from `/proc/<pid>/environ` (Linux; null elsewhere, or
  * when the process is gone or not ours). Only `LOCATION_VARIABLES` are decoded: every other
- * entry is skipped as raw bytes and never becomes a string.
+ * entry is skipped as raw bytes and never becomes a string. With `startTime` (the process's,
+ * ms since epoch) the result is kept for that process's life.
  */
-export function processLocationEnv(pid: number, procRoot = "/proc"): Record<string, string> | null {
+export function processLocationEnv(pid: number, procRoot = "/proc", startTime?: number | null): Record<string, string> | null {
+  const key = startTime != null ? `${procRoot}\0${pid}\0${startTime}` : null;
+  const known = key !== null ? environCache.get(key) : undefined;
+  if (known) return { ...known };
+  const found = readLocationEnv(pid, procRoot);
+  if (found && key !== null) {
+    if (environCache.size >= MAX_ENVIRON_CACHE) environCache.clear();
+    environCache.set(key, found);
+    return { ...found };
+  }
+  return found;
+}
+
+function readLocationEnv(pid: number, procRoot: string): Record<string, string> | null {
   let buf: Buffer;
   try {
     const fd = openSync(`${procRoot}/${pid}/environ`, "r");
     try {
-      buf = Buffer.allocUnsafe(MAX_ENVIRON_BYTES);
+      buf = environBuf ??= Buffer.allocUnsafe(MAX_ENVIRON_BYTES);
       let n = 0;
       for (;;) {
         const r = readSync(fd, buf, n, buf.length - n, null);

@@ -9,9 +9,24 @@ import stringWidth from "string-width";
 
 const ASCII = /^[\x20-\x7e]*$/;
 
+/**
+ * Widths of non-ASCII strings already measured: a view draws the same separators (` · `),
+ * sparklines and names every refresh, and `string-width` segments each one by graphemes.
+ * Bounded: cleared whole when it holds this many strings.
+ */
+export const MAX_WIDTH_CACHE = 2048;
+const widths = new Map<string, number>();
+
 /** Columns `text` takes on a terminal (no control characters in it). */
 export function textWidth(text: string): number {
-  return ASCII.test(text) ? text.length : stringWidth(text);
+  if (ASCII.test(text)) return text.length;
+  let w = widths.get(text);
+  if (w === undefined) {
+    w = stringWidth(text);
+    if (widths.size >= MAX_WIDTH_CACHE) widths.clear();
+    widths.set(text, w);
+  }
+  return w;
 }
 
 /** `text` cut to at most `width` columns, an ellipsis marking the cut. */

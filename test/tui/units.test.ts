@@ -4,6 +4,7 @@ import { KeyDecoder, type Key } from "../../src/tui/keys.js";
 import { CpuHistory, requestSeries, sparkline, SPARK_MINUTES } from "../../src/tui/history.js";
 import { renderLine, line, text } from "../../src/tui/screen.js";
 import { sortAgents, matchesFilter, headerLine } from "../../src/tui/pages.js";
+import { MAX_WIDTH_CACHE, textWidth } from "../../src/tui/text.js";
 import type { FleetAgent } from "../../src/fleet/model.js";
 
 function keys(input: string[], wait = 0): Promise<string[]> {
@@ -91,4 +92,14 @@ test("a trace or bus pane keeps the newest TEXT_LINES lines and cuts a runaway l
   pushText(p, "x".repeat(70 * 1024), (l) => l.slice(0, 5));
   assert.equal(p.partial, "");
   assert.equal(p.lines[p.lines.length - 1], "xxxxx");
+});
+
+test("widths: wide and zero-width text measured right, also past the bound of remembered widths", () => {
+  assert.equal(textWidth("ab c"), 4);
+  assert.equal(textWidth(" · "), 3);
+  assert.equal(textWidth("漢字"), 4);
+  assert.equal(textWidth("e\u0301"), 1);
+  for (let i = 0; i < MAX_WIDTH_CACHE + 50; i++) assert.equal(textWidth(`漢${i}`), 2 + String(i).length);
+  assert.equal(textWidth("漢字"), 4);
+  assert.equal(textWidth("👍🏽"), 2);
 });
