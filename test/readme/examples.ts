@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CLI, REPO_ROOT, tempDir } from "../helpers/env.js";
 import { plain } from "../helpers/pty.js";
+import { ScreenSession } from "../helpers/screen.js";
 import { FIXTURES, type Fixture, type FixtureContext, type RunHandle } from "./fixtures.js";
 
 const require = createRequire(import.meta.url);
@@ -229,6 +230,66 @@ async function runCommand(readmeText: string, expect: string[], fx: FixtureConte
   return answers.length ? out.text.replace(/\[y\/N\] /g, (m) => (k < answers.length ? `${m}${answers[k++]}\n` : m)) : out.text;
 }
 
+/**
+ * `$ CMD   # a 60-column terminal` runs CMD on a terminal of that width (24 rows), `# a 100x8
+ * terminal` of that size, and `…, typed: /auth⏎` types those keys once it has drawn (`⏎` Enter,
+ * `⎋` Esc). What the example shows is the screen: for a full-screen view (alternate screen) the
+ * screen once it is quiet after the last key, after which `q` leaves it; otherwise every line
+ * the command left on the terminal.
+ */
+const TERMINAL = /\s+#\s*a (\d+)(?:-column|x(\d+)) terminal(?:, typed: (.*))?$/;
+
+async function runTerminal(readmeText: string, m: RegExpExecArray, fx: FixtureContext, handle: (h: RunHandle) => Promise<void> | void): Promise<string> {
+  const cols = Number(m[1]);
+  const rows = m[2] ? Number(m[2]) : 24;
+  const keys = (m[3] ?? "").replace(/⏎/g, "\r").replace(/⎋/g, "\x1b");
+  const s = new ScreenSession({ env: fx.env, file: "/bin/sh", args: ["-c", fromReadme(readmeText, fx.vars)], cols, rows, cwd: fx.cwd });
+  const out: Output = { get text() { return s.screen(); } };
+  // quiet: nothing new on the terminal for `ms`, and a view has its first figures (not `collecting…`)
+  const quiet = async (ms: number) => {
+    const deadline = Date.now() + COMMAND_TIMEOUT_MS;
+    let last = -1;
+    let since = Date.now();
+    while (Date.now() < deadline && s.exitCode === undefined) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (s.raw.length !== last) {
+        last = s.raw.length;
+        since = Date.now();
+      } else if (last > 0 && Date.now() - since >= ms) {
+        await s.settled();
+        if (!s.screen().includes("collecting…")) break;
+      }
+    }
+    await s.settled();
+  };
+  const timer = setTimeout(() => s.kill(), COMMAND_TIMEOUT_MS);
+  try {
+    await handle({ output: () => s.screen(), waitFor: (t, ms = 10_000) => waitUntil(() => s.screen().includes(t) || s.exitCode !== undefined, ms, JSON.stringify(t), out), command: readmeText });
+    await quiet(SETTLE_MS * 2);
+    for (const k of keys.match(/\x1b|[^\x1b]/g) ?? []) {
+      s.write(k);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+    }
+    if (keys) await quiet(SETTLE_MS * 2);
+    let lines: string[];
+    if (s.term.buffer.active.type === "alternate") {
+      lines = s.lines();
+      s.write("q");
+      await Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))]);
+    } else {
+      await s.exited;
+      await s.settled();
+      lines = s.allLines().map((l) => l.text);
+    }
+    lines = lines.map((l) => l.trimEnd()); // the selected row is drawn to the edge
+    while (lines.length && lines[lines.length - 1] === "") lines.pop();
+    return lines.join("\n") + "\n";
+  } finally {
+    clearTimeout(timer);
+    s.kill();
+  }
+}
+
 interface IPty {
   onData(cb: (d: string) => void): void;
   onExit(cb: (e: { exitCode: number }) => void): void;
@@ -311,7 +372,10 @@ export async function runExample(example: Example): Promise<ExampleResult> {
     } else {
       for (const step of all) {
         transcript.push(`$ ${step.text}`);
-        const text = await runCommand(step.text, step.expect, fx, (h) => fixture.during?.(fx, h));
+        const term = TERMINAL.exec(step.text);
+        const text = term
+          ? await runTerminal(step.text.slice(0, term.index).trimEnd(), term, fx, (h) => fixture.during?.(fx, h))
+          : await runCommand(step.text, step.expect, fx, (h) => fixture.during?.(fx, h));
         if (text !== "") transcript.push(...text.replace(/\n$/, "").split("\n"));
       }
     }

@@ -78,7 +78,7 @@ export async function registered(fx: FixtureContext, name: string, literal: stri
 
 /** Run the CLI of this build in the temp user during setup (state made the way a user makes it). */
 export function opensre(fx: FixtureContext, ...args: string[]): string {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: fx.cwd, env: fx.env, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: fx.cwd, env: fx.env, encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) throw new Error(`opensre ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -248,6 +248,20 @@ export const FIXTURES: Record<string, Fixture> = {
       fx.vars.set("07745542", id);
       fx.vars.set("0774", id.slice(0, 4));
     },
+    normalise: [
+      // the live view's clock (the time of its last refresh, at the end of its header) and the times of tool calls
+      [/\b\d\d:\d\d:\d\d$/g, "<clock>"],
+      [/^ {2}\d\d:\d\d:\d\d {2}/g, "  <clock>  "],
+      // the details' 30-minute sparklines: which wall-clock minute the requests of the last 90 s fall in
+      [/[▁▂▃▄▅▆▇█]{30}/g, "<sparkline>"],
+    ],
+  },
+  web: {
+    summary: "a free loopback port for README 7464; the dashboard's token is random",
+    async setup(fx) {
+      fx.vars.set("7464", String(await freePort()));
+    },
+    normalise: [[/\?token=[0-9A-Za-z_-]+/g, "?token=<token>"]],
   },
   "one-claude": {
     summary: "a Claude Code process (README pid 5864) in ~, not registered, waiting for its next prompt",
