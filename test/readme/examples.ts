@@ -194,6 +194,7 @@ async function runCommand(readmeText: string, expect: string[], fx: FixtureConte
   const out: Output = { text: "" };
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out.text += d));
   const answers = expect.map((l) => ANSWER.exec(l)?.[1]).filter((a): a is string => a !== undefined);
+  child.stdin!.on("error", () => undefined); // a command that never reads its stdin (`head file`) may close it first
   child.stdin!.end(fx.input.get(readmeText) ?? fx.input.get(command) ?? answers.map((a) => a + "\n").join(""));
   const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
   let done = false;
