@@ -16,9 +16,9 @@ function view(f: Fleet, cols: number, rows = 30, env: NodeJS.ProcessEnv = f.env)
   return new ScreenSession({ env, args: ["top", "--interval", "0.5"], cols, rows, cwd: f.dir });
 }
 
-/** Narrow the view to this run's agents. */
+/** Narrow the view to this run's agents (before the filter they may be off screen, or their names shortened). */
 async function filterTo(s: ScreenSession, f: Fleet): Promise<void> {
-  await s.waitForText(`${f.tag}-gamma`);
+  await s.waitForText(/^(opensre )?top {2}\d+ agents? ·/m);
   s.write("/");
   s.write(f.tag);
   s.write("\r");
