@@ -158,7 +158,7 @@ export class WebFleet {
       sharedWorktrees: this.shared,
       conflictWindowMs: DEFAULT_WINDOW_MS,
       warnings: [...new Set(warnings)],
-      history: this.opts.history?.info() ?? { available: false, message: "history needs the history store, which is not available in this build" },
+      history: this.opts.history?.info() ?? { available: false, message: "not reading the history store", updatedAt: null },
       bus: this.opts.bus?.() ?? { connected: false, message: null },
       pricesAsOf: PRICES_AS_OF,
     };
@@ -185,6 +185,11 @@ export class WebFleet {
       const why = h?.info().message ?? "the history store is not available";
       return { ...live, range, note: `showing the live hour only: ${why}` };
     }
-    return h.series(a.name, range, now);
+    try {
+      return h.series(a.name, range, now);
+    } catch (err) {
+      // a store that became unusable (locked past its timeout, corrupt): the live hour, and why
+      return { ...this.series.series(a, now), range, note: `showing the live hour only: ${(err as Error).message}` };
+    }
   }
 }

@@ -53,6 +53,8 @@ export interface HistoryInfo {
   available: boolean;
   /** Why not, in the words the user should see (no driver, corrupt database, …); null when available. */
   message: string | null;
+  /** When the store was last brought up to date (ms since the epoch); null before the first update ends. */
+  updatedAt: number | null;
 }
 
 export interface BusInfo {

@@ -25,6 +25,7 @@ const skip = noBrowser();
 // what the functions evaluated in the page touch (the tests compile without the DOM's types)
 interface El {
   textContent: string | null;
+  getAttribute(name: string): string | null;
   querySelector(selector: string): El | null;
 }
 declare const document: {
@@ -172,4 +173,78 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   await exited;
   await page.waitForFunction(() => [...document.querySelectorAll("#warnings .toast")].some((p) => /^Sent SIGTERM\. Process exited after \d+\.\ds\.$/.test(p.textContent ?? "")), null, { timeout: 30_000 });
   await page.waitForSelector(row, { state: "detached", timeout: 30_000 });
+});
+
+test("the day and week charts show the history store's series of the agent", { skip, timeout: 180_000 }, async (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const home = join(dir.path, "home");
+  const env = isolatedEnv(home);
+  const bin = join(dir.path, "bin");
+  mkdirSync(bin);
+  copyFileSync("/bin/sleep", join(bin, "claude"));
+  const shop = join(dir.path, "work", "billing");
+  mkdirSync(shop, { recursive: true });
+
+  // a session that worked three and two hours ago: nothing in the live hour, all of it in the store
+  const now = Date.now();
+  const a = now - 3 * 3_600_000;
+  const b = now - 2 * 3_600_000;
+  const project = join(env.CLAUDE_CONFIG_DIR!, "projects", claudeProjectDir(shop));
+  mkdirSync(project, { recursive: true });
+  const base = { cwd: shop, sessionId: SESSION, version: "2.0.14" };
+  const lines: object[] = [
+    [a, 10_000, 5_000],
+    [b, 1_000, 500],
+  ].flatMap(([at, input, output], i) => [
+    { ...base, type: "user", timestamp: new Date(at! - 1000).toISOString(), message: { role: "user", content: "go" } },
+    { ...base, type: "assistant", timestamp: new Date(at!).toISOString(), requestId: `req_${i}`, message: { id: `msg_${i}`, model: "claude-sonnet-4-5-20250929", role: "assistant", content: [{ type: "text", text: "ok" }], stop_reason: "end_turn", usage: { input_tokens: input, output_tokens: output } } },
+  ]);
+  const agent: ChildProcess = spawn(join(bin, "claude"), ["300"], { cwd: shop, stdio: "ignore", env });
+  t.after(() => agent.kill("SIGKILL"));
+  await new Promise((r) => setTimeout(r, 100));
+  // the session goes on in this process (a resumed session): its last event is after the process started
+  lines.push({ ...base, type: "user", timestamp: new Date().toISOString(), message: { role: "user", content: "and now the invoices" } });
+  writeFileSync(join(project, `${SESSION}.jsonl`), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  await registerAgent(home, { pid: agent.pid!, name: "billing-bot", provider: "claude-code" });
+
+  const web = new CliProcess(["agents", "web", "--port", "0"], { env });
+  t.after(() => web.kill("SIGKILL"));
+  await web.waitFor((o) => /dashboard on http:\/\/\S+/.test(o), 30_000, "the dashboard's URL");
+  const url = /dashboard on (http:\/\/\S+)/.exec(web.stdout)![1]!;
+  const browser = await launchBrowser();
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, timezoneId: "UTC" });
+  const errors: string[] = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(url);
+  const row = `#fleet-table tr[data-pid="${agent.pid}"]`;
+  await page.waitForSelector(row, { timeout: 30_000 });
+  await page.click(`${row} td.name`);
+  const caption = (id: string) => document.querySelector(`[data-chart="${id}"] .caption`)?.textContent ?? "";
+  // the live hour: this agent did nothing in it
+  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "hour", null, { timeout: 30_000 });
+  await page.waitForFunction(() => /^peak 0 at \d\d:\d\d:\d\d · 60 points$/.test(document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? ""), null, { timeout: 30_000 });
+
+  const utc = (ms: number) => new Date(ms).toISOString().slice(11, 19);
+  const step = (ms: number, size: number) => Math.floor(ms / size) * size;
+  // day: 5-minute steps; 15,000 tokens in one of them is 3.0k a minute
+  await page.click('.ranges button[data-range="day"]');
+  const dayCaption = `peak 3.0k at ${utc(step(a, 300_000))} · `;
+  await page.waitForFunction(
+    ([want]) => document.querySelector("#charts")?.getAttribute("data-source") === "store" && (document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? "").startsWith(want!),
+    [dayCaption],
+    { timeout: 60_000 },
+  );
+  assert.match(await page.evaluate(caption, "tokens"), /^peak 3\.0k at \d\d:\d\d:\d\d · 28[89] points$/);
+  assert.match(await page.evaluate(caption, "usd"), new RegExp(`^peak \\$1\\.260 at ${utc(step(a, 300_000))} · 28[89] points$`));
+  assert.equal(await page.locator('[data-chart="tokens"] canvas').count(), 1);
+  assert.equal(await page.isHidden("#series-note"), true);
+  await page.screenshot({ path: artefact("dashboard-day.png"), fullPage: true });
+
+  // week: 30-minute steps
+  await page.click('.ranges button[data-range="week"]');
+  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "week", null, { timeout: 30_000 });
+  assert.match(await page.evaluate(caption, "tokens"), new RegExp(`^peak 500 at ${utc(step(a, 1_800_000))} · 33[67] points$`));
+  assert.deepEqual(errors, []);
 });

@@ -395,6 +395,7 @@ function renderBusState(s: WebState): void {
 
 function onState(s: WebState): void {
   const first = state === null;
+  const previous = state;
   state = s;
   renderHeader(s);
   renderFleet(s);
@@ -403,7 +404,8 @@ function onState(s: WebState): void {
   renderConflicts(s);
   renderBusState(s);
   document.body.dataset.seq = String(s.seq);
-  if (range === "hour" && !first) void loadSeries();
+  // the live hour moves at every refresh; day and week when the history store was brought up to date
+  if (!first && (range === "hour" || s.history.updatedAt !== previous?.history.updatedAt)) void loadSeries();
 }
 
 function connect(): void {
