@@ -11,6 +11,8 @@ export const RANGE_POINTS: Readonly<Record<Exclude<Range, "hour">, { ms: number;
   day: { ms: 24 * 3_600_000, points: 288 },
   week: { ms: 7 * 24 * 3_600_000, points: 336 },
 };
+/** Series kept for pages that ask again before the store changes (agent × range); the oldest goes first. */
+export const MAX_CACHED_SERIES = 64;
 /** Warnings of background updates kept until the next refresh shows them. */
 const MAX_PENDING_WARNINGS = 20;
 
@@ -83,8 +85,22 @@ export class StoreHistory implements HistorySource {
     if (this.pending.length > MAX_PENDING_WARNINGS) this.pending.splice(0, this.pending.length - MAX_PENDING_WARNINGS);
   }
 
+  private readonly cache = new Map<string, { updatedAt: number | null; step: number; value: SeriesResponse }>();
+
+  /**
+   * The store changes when an update ends (here, or in another process's next one): until
+   * then, and within the same last step, a page asking again gets the same series without
+   * another query (each open page asks after every update).
+   */
   series(agent: string, range: Exclude<Range, "hour">, now: number): SeriesResponse {
-    return storeSeries(this.recorder.store, agent, range, now);
+    const key = `${range}\0${agent}`;
+    const hit = this.cache.get(key);
+    if (hit && hit.updatedAt === this.updatedAt && Math.floor(now / hit.value.stepMs) === hit.step) return hit.value;
+    const value = storeSeries(this.recorder.store, agent, range, now);
+    this.cache.delete(key);
+    this.cache.set(key, { updatedAt: this.updatedAt, step: Math.floor(now / value.stepMs), value });
+    if (this.cache.size > MAX_CACHED_SERIES) this.cache.delete(this.cache.keys().next().value!);
+    return value;
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import type { FleetAgent, FleetSnapshot } from "../../src/fleet/model.js";
 import { closeRecorders } from "../../src/history/recorder.js";
 import { loadDriver } from "../../src/history/sqlite.js";
-import { HISTORY_UPDATE_MS, NoHistory, openHistory, StoreHistory } from "../../src/web/history.js";
+import { HISTORY_UPDATE_MS, MAX_CACHED_SERIES, NoHistory, openHistory, StoreHistory } from "../../src/web/history.js";
 import { CliProcess } from "../helpers/cli.js";
 
 /** Why these tests cannot run here: the store's optional driver does not load (in CI it must). */
@@ -117,6 +117,13 @@ test("day and week from the history store: every session of the agent, as rates 
   const other = source.series("someone-else", "day", now);
   assert.equal(other.tokensPerMin.every((v) => v === null), true);
   assert.equal(other.note, "no history of someone-else in this day yet (the store is brought up to date every 30 s)");
+
+  // asked again before the store changes: the same series, no query; at most MAX_CACHED_SERIES kept
+  assert.equal(source.series("billing-bot", "day", now), day);
+  assert.notEqual(source.series("billing-bot", "day", now + 5 * MIN), day, "a new step is a new series");
+  const again = source.series("billing-bot", "week", now);
+  for (let i = 0; i < MAX_CACHED_SERIES; i++) source.series(`agent-${i}`, "week", now);
+  assert.notEqual(source.series("billing-bot", "week", now), again, "the oldest entry went first");
   source.close();
 });
 
