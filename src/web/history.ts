@@ -1,6 +1,8 @@
 import type { FleetSnapshot } from "../fleet/model.js";
 import type { HistoryRecorder } from "../history/recorder.js";
+import { objectiveSli } from "../history/objectives.js";
 import { querySeries, type SeriesMetric } from "../history/series.js";
+import type { Objective, Sli } from "../slo/objectives.js";
 import type { HistoryInfo, Range, SeriesResponse } from "./protocol.js";
 import type { HistorySource } from "./live.js";
 
@@ -13,6 +15,8 @@ export const RANGE_POINTS: Readonly<Record<Exclude<Range, "hour">, { ms: number;
 };
 /** Series kept for pages that ask again before the store changes (agent × range); the oldest goes first. */
 export const MAX_CACHED_SERIES = 64;
+/** Objective counts kept until the store changes (agents × objectives × periods); past this, all are dropped. */
+export const MAX_CACHED_COUNTS = 1024;
 /** Warnings of background updates kept until the next refresh shows them. */
 const MAX_PENDING_WARNINGS = 20;
 
@@ -24,6 +28,9 @@ export class NoHistory implements HistorySource {
   }
   async update(): Promise<string[]> {
     return [];
+  }
+  objectiveSli(): Sli {
+    throw new Error(this.message);
   }
   series(): SeriesResponse {
     throw new Error(this.message);
@@ -101,6 +108,24 @@ export class StoreHistory implements HistorySource {
     this.cache.set(key, { updatedAt: this.updatedAt, step: Math.floor(now / value.stepMs), value });
     if (this.cache.size > MAX_CACHED_SERIES) this.cache.delete(this.cache.keys().next().value!);
     return value;
+  }
+
+  private readonly counts = new Map<string, { updatedAt: number | null; hour: number; sli: Sli }>();
+
+  /**
+   * An objective's counts for the gauges, asked at every refresh for every agent with one:
+   * kept until the store changes (an update ends) or the hour turns (the spend objective
+   * counts whole hours), so most refreshes read nothing.
+   */
+  objectiveSli(agent: string, o: Objective, now: number, ms: number): Sli {
+    const key = `${agent}\0${o.kind}\0${o.targetPct}\0${o.hourlyBudgetUsd ?? ""}\0${ms}`;
+    const hour = Math.floor(now / 3_600_000);
+    const hit = this.counts.get(key);
+    if (hit && hit.updatedAt === this.updatedAt && hit.hour === hour) return hit.sli;
+    const sli = objectiveSli(this.recorder.store, { agent }, o, now, ms);
+    if (this.counts.size >= MAX_CACHED_COUNTS) this.counts.clear();
+    this.counts.set(key, { updatedAt: this.updatedAt, hour, sli });
+    return sli;
   }
 
   close(): void {

@@ -10,6 +10,7 @@ import { PRICES_AS_OF } from "../fleet/pricing/index.js";
 import { TranscriptStore } from "../fleet/transcripts/store.js";
 import { ConfigWatcher } from "../slo/config.js";
 import { readIncidents, type Incident } from "../slo/incidents.js";
+import type { Objective, Sli } from "../slo/objectives.js";
 import { sleepUnlessAborted } from "../util/sleep.js";
 import type { HistoryInfo, IncidentSummary, Range, SeriesResponse, WebAgent, WebState, BusInfo } from "./protocol.js";
 import { LiveSeries, liveKey } from "./live-series.js";
@@ -33,6 +34,8 @@ export interface HistorySource {
   series(agent: string, range: Exclude<Range, "hour">, now: number): SeriesResponse;
   /** Keep the store current with what this refresh saw (the dashboard is one of its writers). */
   update(snap: FleetSnapshot): Promise<string[]>;
+  /** An objective's good and total events over the last `ms` before `now`, for the sessions that ran as `agent`. */
+  objectiveSli(agent: string, o: Objective, now: number, ms: number): Sli;
   close(): void;
 }
 
@@ -152,7 +155,7 @@ export class WebFleet {
       takenAt: snap.takenAt,
       refreshMs: this.opts.intervalMs,
       agents: snap.agents.map(webAgent),
-      slos: sloGauges(snap.agents, this.config.current().config, snap.takenAt),
+      slos: this.gauges(snap, warnings),
       incidents: shownIncidents(incidents, now),
       conflicts: this.conflicts,
       sharedWorktrees: this.shared,
@@ -171,6 +174,19 @@ export class WebFleet {
       }
     }
     return state;
+  }
+
+  /** The SLO gauges; the windowed objectives' from the history store when it can be read (else the others alone, and why). */
+  private gauges(snap: FleetSnapshot, warnings: string[]) {
+    const config = this.config.current().config;
+    const h = this.opts.history;
+    if (!h?.info().available) return sloGauges(snap.agents, config, snap.takenAt);
+    try {
+      return sloGauges(snap.agents, config, snap.takenAt, (agent, o, ms) => h.objectiveSli(agent, o, snap.takenAt, ms));
+    } catch (err) {
+      warnings.push(`history: the windowed objectives cannot be read: ${(err as Error).message}`);
+      return sloGauges(snap.agents, config, snap.takenAt);
+    }
   }
 
   /** The series of a live agent over a range: the live hour from memory, day and week from the history store. */

@@ -1,6 +1,8 @@
 import type { FleetAgent } from "../fleet/model.js";
 import { settingsFor, type SloConfig, type SloSettings } from "../slo/config.js";
 import { DEFAULT_WINDOWS, evaluateAgent, sloTarget, type SloFinding } from "../slo/evaluate.js";
+import { evaluateObjectives } from "../slo/burn.js";
+import { budgetStatus, describeObjective, objectivesOf, windowLabel, type Objective, type Sli } from "../slo/objectives.js";
 import type { SloGauge } from "./protocol.js";
 import { liveKey } from "./live-series.js";
 
@@ -46,14 +48,50 @@ function gauge(a: FleetAgent, f: SloFinding, s: SloSettings, now: number): Pick<
   }
 }
 
-/** Every SLO that applies to each live agent, evaluated now, with its gauge. */
-export function sloGauges(agents: readonly FleetAgent[], config: SloConfig, now: number): SloGauge[] {
+/** An objective's counts over the last `ms` for the sessions that ran as `agent` (from the history store). */
+export type ObjectiveCounts = (agent: string, o: Objective, ms: number) => Sli;
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The windowed objectives of an agent (success, spend) from the history store, judged as the
+ * watchdog judges them (`evaluateObjectives`: breached while a multiwindow burn-rate alert
+ * fires): the gauge is the share of the window's error budget used, the burn the last hour's.
+ */
+function objectiveGauges(a: FleetAgent, objectives: readonly Objective[], counts: ObjectiveCounts): SloGauge[] {
+  const sli = (o: Objective, ms: number) => counts(a.name, o, ms);
+  const findings = evaluateObjectives(objectives, sli);
+  return objectives.map((o, i) => {
+    const st = budgetStatus(o, sli(o, o.windowMs), sli(o, HOUR_MS));
+    const f = findings[i]!;
+    return {
+      key: liveKey(a),
+      agent: a.name,
+      pid: a.pid,
+      slo: o.kind,
+      target: `${describeObjective(o)} over ${windowLabel(o)}`,
+      usedPct: st.budgetRemainingPct === null ? null : 100 - st.budgetRemainingPct,
+      burn: st.burnRate1h,
+      breached: f.breached,
+      detail: f.detail,
+      window: { label: windowLabel(o), budgetLeftPct: st.budgetRemainingPct, burnRate: st.burnRateWindow },
+    };
+  });
+}
+
+/**
+ * Every SLO that applies to each live agent, evaluated now, with its gauge; the windowed
+ * objectives too when the history store can count them (`counts`), as `agents budget` shows them.
+ */
+export function sloGauges(agents: readonly FleetAgent[], config: SloConfig, now: number, counts: ObjectiveCounts | null = null): SloGauge[] {
   const out: SloGauge[] = [];
   for (const a of agents) {
     const s = settingsFor(config, a.name, a.provider);
     for (const f of evaluateAgent(a, s, now)) {
       out.push({ key: liveKey(a), agent: a.name, pid: a.pid, slo: f.slo, target: sloTarget(f.slo, s), breached: f.breached, detail: f.detail, ...gauge(a, f, s, now) });
     }
+    const objectives = objectivesOf(s);
+    if (counts && objectives.length) out.push(...objectiveGauges(a, objectives, counts));
   }
   return out;
 }

@@ -7,6 +7,9 @@ import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import type { FleetAgent, FleetSnapshot } from "../../src/fleet/model.js";
 import { closeRecorders } from "../../src/history/recorder.js";
 import { loadDriver } from "../../src/history/sqlite.js";
+import type { SloConfig } from "../../src/slo/config.js";
+import { windowLabel } from "../../src/slo/objectives.js";
+import { sloGauges } from "../../src/web/slo-gauges.js";
 import { HISTORY_UPDATE_MS, MAX_CACHED_SERIES, NoHistory, openHistory, StoreHistory } from "../../src/web/history.js";
 import { CliProcess } from "../helpers/cli.js";
 
@@ -117,6 +120,25 @@ test("day and week from the history store: every session of the agent, as rates 
   const other = source.series("someone-else", "day", now);
   assert.equal(other.tokensPerMin.every((v) => v === null), true);
   assert.equal(other.note, "no history of someone-else in this day yet (the store is brought up to date every 30 s)");
+
+  // the windowed objectives' gauges, from the same store: 2 good responses and 1 API error in the day
+  const config = { agents: { "billing-bot": { success_objective_pct: 90, slo_window: "1d" } }, providers: {}, watchdog: {} } as unknown as SloConfig;
+  const gauges = sloGauges(snap.agents, config, now, (agent, o, ms) => source.objectiveSli(agent, o, now, ms));
+  assert.equal(gauges.length, 1);
+  const g = gauges[0]!;
+  assert.equal(g.slo, "success");
+  assert.equal(g.agent, "billing-bot");
+  assert.equal(g.target, `success ≥ 90% over ${g.window!.label}`);
+  assert.equal(g.window!.label, windowLabel({ kind: "success", targetPct: 90, windowMs: 24 * HOUR }));
+  // 1 bad of 3 where 10% may be bad: 0.3 bad events allowed, 1 spent
+  assert.ok(Math.abs(g.window!.budgetLeftPct! - 100 * (1 - 1 / 0.3)) < 1e-9, String(g.window!.budgetLeftPct));
+  assert.ok(Math.abs(g.usedPct! - 100 / 0.3) < 1e-9, String(g.usedPct));
+  assert.ok(Math.abs(g.window!.burnRate! - 1 / 3 / 0.1) < 1e-9, String(g.window!.burnRate));
+  assert.equal(g.burn, null, "nothing in the last hour");
+  assert.equal(g.breached, false, "no burn-rate alert fires without events in the short windows");
+  assert.match(g.detail, /^success ≥ 90% over \S+: burn rate - over 1h \(alerts at [\d.]+×\); -233% of the \S+ error budget left$/);
+  // without the store, the threshold SLOs alone
+  assert.deepEqual(sloGauges(snap.agents, config, now), []);
 
   // asked again before the store changes: the same series, no query; at most MAX_CACHED_SERIES kept
   assert.equal(source.series("billing-bot", "day", now), day);
