@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { parseProcStat, processStartTime, START_TIME_TOLERANCE_MS } from "../fleet/procfs.js";
+import { parseProcStat, processStartTime, WALL_CLOCK_TOLERANCE_MS } from "../fleet/procfs.js";
 import { isPidAlive } from "../util/pid.js";
 import { busPidPath } from "./paths.js";
 
@@ -27,7 +27,7 @@ export function readLiveBroker(socketPath: string, hostedHere: (path: string) =>
   if (!Number.isSafeInteger(pid) || pid <= 0 || !isPidAlive(pid) || isExited(pid)) return null;
   if (pid === process.pid) return hostedHere(socketPath) ? { pid } : null;
   const started = processStartTime(pid);
-  if (started !== undefined && started > mtimeMs + START_TIME_TOLERANCE_MS) return null;
+  if (started !== undefined && started > mtimeMs + WALL_CLOCK_TOLERANCE_MS) return null;
   return { pid };
 }
 

@@ -82,8 +82,19 @@ export function processStartTime(pid: number): number | undefined {
   return undefined;
 }
 
-/** Tolerance when comparing start times: macOS reports seconds; Linux is exact to the tick. */
-export const START_TIME_TOLERANCE_MS = 1000;
+/**
+ * Tolerance when comparing start times: macOS reports whole seconds; Linux counts clock ticks
+ * (10 ms at the usual 100 Hz) from a boot time read once, so one tick absorbs the rounding. A
+ * whole second on Linux would take a pid reused a few hundred milliseconds later for the
+ * process that was confirmed, and `kill` would signal the newcomer.
+ */
+export const START_TIME_TOLERANCE_MS = process.platform === "darwin" ? 1000 : 10;
+
+/**
+ * Tolerance when comparing a start time with the wall clock (a file's mtime): Linux's boot time
+ * (`btime`) is in whole seconds, so an absolute start time may be up to a second off.
+ */
+export const WALL_CLOCK_TOLERANCE_MS = 1000;
 
 /** True when `pid` is alive and is still the process that started at `startTime` (null = unknown, accept). */
 export function isSameProcess(pid: number, startTime: number | null): boolean {

@@ -115,7 +115,7 @@ test("the start time is checked again right before signalling: a pid reused whil
   }
   kill.child.stdin!.end("y\n");
   const { code } = await kill.exited;
-  assert.equal(code, 1);
+  assert.equal(code, 1, kill.stdout + '|' + kill.stderr);
   assert.equal(kill.stderr, `pid ${pid} is no longer the process that was confirmed (it exited and the pid was reused); nothing was sent\n`);
   assert.equal(hasExited(pid), false, "the process that took the pid over is untouched");
   void home;
