@@ -44,5 +44,7 @@ export async function locateAgent(pid: number, provider: string, startTime: numb
 
 /** The store's listing scope for located agents. */
 export function scopeOf(agents: ReadonlyArray<{ provider: string; cwd: string | null; startTime: number | null; loc: AgentLocation }>): ScopeAgent[] {
-  return agents.flatMap((a) => a.loc.envs.map((env) => ({ provider: a.provider, env, cwd: a.cwd, startTime: a.startTime, pinned: a.loc.pinned })));
+  // an agent whose own record names its session file is looked up there alone (exact), not in its project's folder
+  const exact = (a: { loc: AgentLocation }) => a.loc.sessionId !== null && a.loc.pinned.length > 0;
+  return agents.flatMap((a) => a.loc.envs.map((env) => ({ provider: a.provider, env, cwd: a.cwd, startTime: a.startTime, pinned: a.loc.pinned, exact: exact(a) })));
 }

@@ -60,6 +60,12 @@ export interface Adapter {
    * (Claude Code's `<config dir>/sessions/<pid>.json`); null when it keeps none for this pid.
    */
   liveSession?(pid: number, env: NodeJS.ProcessEnv, startTime: number | null): Promise<LiveSession | null>;
+  /**
+   * Every file of the session whose main transcript is `path` (Claude: its sub-agent runs): what
+   * a live refresh lists for an agent whose own record names its session, instead of its
+   * project's folder. Default: the path alone.
+   */
+  sessionFiles?(path: string): Promise<string[]>;
 }
 
 /** What an agent records about one of its live processes. */

@@ -1,7 +1,7 @@
-import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter, FileParser, ListScope, LiveSession, ParseSink } from "./adapter.js";
 import { readRegularFile } from "./reader.js";
+import { listDir } from "./listing.js";
 import { claudeProjectDir } from "./paths.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 
@@ -66,20 +66,11 @@ export async function claudeLiveSession(pid: number, env: NodeJS.ProcessEnv, sta
 /** Sub-agent transcripts nest (`<session>/subagents/…/subagents/…`); deeper than this is not a transcript tree. */
 const MAX_NESTING = 8;
 
-async function list(dir: string): Promise<import("node:fs").Dirent[]> {
-  try {
-    return await readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-}
-
 /** Every `.jsonl` regular file under a project folder, sub-agent runs included at any depth (symlinks, FIFOs and devices are skipped). */
 async function projectFiles(dir: string, depth: number, out: string[]): Promise<void> {
-  for (const f of await list(dir)) {
-    if (f.isFile() && f.name.endsWith(".jsonl")) out.push(join(dir, f.name));
-    else if (f.isDirectory() && depth < MAX_NESTING) await projectFiles(join(dir, f.name), depth + 1, out);
-  }
+  const { files, dirs } = await listDir(dir);
+  for (const f of files) if (f.endsWith(".jsonl")) out.push(join(dir, f));
+  if (depth < MAX_NESTING) for (const d of dirs) await projectFiles(join(dir, d), depth + 1, out);
 }
 
 class ClaudeParser implements FileParser {
@@ -193,8 +184,14 @@ export const claudeAdapter: Adapter = {
         await projectFiles(join(projects, claudeProjectDir(scope.cwd)), 0, out);
         continue;
       }
-      for (const p of await list(projects)) if (p.isDirectory()) await projectFiles(join(projects, p.name), 0, out);
+      for (const p of (await listDir(projects)).dirs) await projectFiles(join(projects, p), 0, out);
     }
+    return out;
+  },
+  async sessionFiles(path) {
+    // projects/<dir>/<session>.jsonl, and its sub-agent runs under projects/<dir>/<session>/
+    const out = [path];
+    if (path.endsWith(".jsonl")) await projectFiles(path.slice(0, -".jsonl".length), 1, out);
     return out;
   },
   initialMeta(path) {

@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { listDir } from "./listing.js";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Adapter, FileParser, ListScope, ParseSink } from "./adapter.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
@@ -211,22 +211,18 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Rollouts under `sessions/YYYY/MM/DD/` (only folders dated on or after `since`, when given). */
 async function walk(dir: string, depth: number, out: string[], since: number | null, prefix = ""): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    if (e.isDirectory() && depth > 0) {
-      const path = prefix ? `${prefix}-${e.name}` : e.name; // "2026", "2026-11", "2026-11-25"
+  const { files, dirs } = await listDir(dir);
+  if (depth > 0) {
+    for (const name of dirs) {
+      const path = prefix ? `${prefix}-${name}` : name; // "2026", "2026-11", "2026-11-25"
       if (since !== null && /^\d{4}(-\d\d){0,2}$/.test(path)) {
         const end = folderEnd(path);
         if (end !== null && end < since - DAY_MS) continue;
       }
-      await walk(join(dir, e.name), depth - 1, out, since, path);
-    } else if (e.isFile() && /^rollout-.*\.jsonl$/.test(e.name)) out.push(join(dir, e.name));
+      await walk(join(dir, name), depth - 1, out, since, path);
+    }
   }
+  for (const name of files) if (/^rollout-.*\.jsonl$/.test(name)) out.push(join(dir, name));
 }
 
 /** The end (ms, UTC) of the period a `YYYY[-MM[-DD]]` folder covers. */

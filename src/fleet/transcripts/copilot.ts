@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { listDir } from "./listing.js";
 import { join } from "node:path";
 import type { Adapter, FileParser, ParseSink } from "./adapter.js";
 import { intern, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
@@ -80,23 +80,8 @@ export const copilotAdapter: Adapter = {
     const home = copilotHome(env);
     if (!home) return [];
     const root = join(home, "session-state");
-    const out: string[] = [];
-    let dirs;
-    try {
-      dirs = await readdir(root, { withFileTypes: true });
-    } catch {
-      return out;
-    }
-    for (const d of dirs) {
-      if (!d.isDirectory() || !/^[0-9a-f-]{36}$/.test(d.name)) continue;
-      try {
-        const f = (await readdir(join(root, d.name), { withFileTypes: true })).find((e) => e.name === "events.jsonl");
-        if (f?.isFile()) out.push(join(root, d.name, "events.jsonl"));
-      } catch {
-        /* removed meanwhile */
-      }
-    }
-    return out;
+    // one folder per session; its events.jsonl is stat'ed by the store (absent until the first event)
+    return (await listDir(root)).dirs.filter((d) => /^[0-9a-f-]{36}$/.test(d)).map((d) => join(root, d, "events.jsonl"));
   },
   initialMeta(path) {
     const m = /\/session-state\/([0-9a-f-]{36})\/events\.jsonl$/.exec(path);

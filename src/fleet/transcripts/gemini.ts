@@ -1,9 +1,9 @@
-import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Adapter, FileParser, ListScope, ParseSink } from "./adapter.js";
 import { geminiProjectHash } from "./paths.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 import { readRegularFile } from "./reader.js";
+import { listDir } from "./listing.js";
 
 /** Gemini CLI's dir: `GEMINI_DIR`, else `~/.gemini`. */
 export function geminiDir(env: NodeJS.ProcessEnv): string | null {
@@ -157,7 +157,7 @@ class GeminiJsonlParser implements FileParser {
 
 async function chats(dir: string, out: string[]): Promise<void> {
   try {
-    for (const f of await readdir(dir, { withFileTypes: true })) if (f.isFile() && /^session-.*\.jsonl?$/.test(f.name)) out.push(join(dir, f.name));
+    for (const f of (await listDir(dir)).files) if (/^session-.*\.jsonl?$/.test(f)) out.push(join(dir, f));
   } catch {
     /* no chats yet */
   }
@@ -176,11 +176,7 @@ export const geminiAdapter: Adapter = {
       const byCwd = await projectNames(dir);
       names = [...new Set([byCwd[scope.cwd], basename(scope.cwd), geminiProjectHash(scope.cwd)].filter((x): x is string => !!x))];
     } else {
-      try {
-        names = (await readdir(tmp, { withFileTypes: true })).filter((p) => p.isDirectory()).map((p) => p.name);
-      } catch {
-        return out;
-      }
+      names = [...(await listDir(tmp)).dirs];
     }
     for (const name of names) {
       const before = out.length;

@@ -24,6 +24,17 @@ export const MAX_BYTES_PER_REFRESH = 1024 * 1024 * 1024;
 /** Slack between a process starting and its first transcript write (clocks, buffering). */
 export const START_SLACK_MS = 5_000;
 
+/**
+ * Old files (listed, too old to be a live session's) looked at again per live refresh: a rolling
+ * sweep, so a session resumed in a folder of 100k is found within ~50 refreshes at worst, while
+ * a refresh with nothing changed stats a bounded number of files.
+ */
+export const COLD_RECHECKS_PER_REFRESH = 2_000;
+/** Old files remembered as such (~150 bytes each); past it the least recently looked at are looked at again. */
+export const MAX_COLD_FILES = 1_000_000;
+/** Stats in flight at once: a first look at a large folder is not one stat after another. */
+export const STAT_CONCURRENCY = 64;
+
 /** File writes are kept longer than other events: conflict detection looks back with `--since`. */
 export const DEFAULT_WRITE_RETAIN_MS = 24 * 60 * 60 * 1000;
 
@@ -37,6 +48,11 @@ export interface ScopeAgent {
   startTime: number | null;
   /** Transcript files known exactly (held open by the process, or named by the agent's own session record). */
   pinned: readonly string[];
+  /**
+   * `pinned` is the agent's own record of its session (Claude's `sessions/<pid>.json`): only that
+   * session's files are listed, never its project's folder.
+   */
+  exact?: boolean;
 }
 
 /**
@@ -60,6 +76,8 @@ export interface StoreOptions {
    * read from `tailBytes` before its end.
    */
   recentOnly?: { ms: number; tailBytes: number };
+  /** Old files looked at again per live refresh (default `COLD_RECHECKS_PER_REFRESH`). */
+  coldRechecks?: number;
 }
 
 export interface SessionMeta extends SessionFile {
@@ -124,6 +142,16 @@ export class TranscriptStore {
   lastRefreshBytes = 0;
   /** Files listed by the last refresh (tests: cost follows what changed). */
   lastRefreshListed = 0;
+  private lastWanted: ReadonlyMap<string, unknown> = new Map();
+  /** Whether the last refresh listed this file (tests: what a refresh looks at). */
+  listedLastRefresh(path: string): boolean {
+    return this.lastWanted.has(path);
+  }
+  /** Files stat'ed by the last refresh (tests: a refresh with nothing changed does not look at every file). */
+  lastRefreshStats = 0;
+  /** Listed files too old to be read when last looked at (live refreshes), least recently looked at first. Bounded. */
+  private readonly cold = new Map<string, { mtimeMs: number; checkedAt: number }>();
+  private readonly coldRechecks: number;
 
   constructor(opts: StoreOptions) {
     this.env = opts.env;
@@ -131,6 +159,7 @@ export class TranscriptStore {
     this.retainMs = opts.retainMs ?? DEFAULT_RETAIN_MS;
     this.writeRetainMs = Math.max(this.retainMs, opts.writeRetainMs ?? DEFAULT_WRITE_RETAIN_MS);
     this.recentOnly = opts.recentOnly;
+    this.coldRechecks = opts.coldRechecks ?? COLD_RECHECKS_PER_REFRESH;
   }
 
   /** Aider keeps its history in the repository: the collector adds each aider process's cwd. */
@@ -146,12 +175,19 @@ export class TranscriptStore {
   async refresh(scope?: RefreshScope): Promise<void> {
     this.lastRefreshBytes = 0;
     const now = this.now();
-    /** path → its adapter, and the oldest modification that still makes it worth reading (-Infinity: always). */
-    const wanted = new Map<string, { adapter: Adapter; since: number }>();
-    const want = (adapter: Adapter, path: string, since: number) => {
+    /**
+     * path → its adapter, the oldest modification that still makes it worth reading (-Infinity:
+     * always), and the start of the newest live agent whose listing has it (a file found too
+     * old before that agent started is looked at again: a resumed session is appended to).
+     */
+    const wanted = new Map<string, { adapter: Adapter; since: number; newestStart: number }>();
+    const want = (adapter: Adapter, path: string, since: number, start = -Infinity) => {
       const w = wanted.get(path);
-      if (!w) wanted.set(path, { adapter, since });
-      else if (since < w.since) w.since = since;
+      if (!w) wanted.set(path, { adapter, since, newestStart: start });
+      else {
+        if (since < w.since) w.since = since;
+        if (start > w.newestStart) w.newestStart = start;
+      }
     };
     if (!scope) {
       const since = this.recentOnly ? now - this.recentOnly.ms : -Infinity;
@@ -163,34 +199,69 @@ export class TranscriptStore {
         }
       }
     } else {
-      const listed = new Set<string>();
+      const listed = new Map<string, string[]>();
       for (const a of scope.agents) {
         const adapter = adapterFor(a.provider);
         if (!adapter) continue;
         const recent = now - (this.recentOnly?.ms ?? this.retainMs);
         const since = this.recentOnly ? recent : Math.min(recent, (a.startTime ?? now) - START_SLACK_MS);
-        for (const p of a.pinned) want(adapter, p, this.recentOnly ? recent : -Infinity);
-        const key = `${a.provider}\0${a.cwd}\0${rootsKey(a.env)}`;
-        if (listed.has(key) && !this.recentOnly) continue;
-        listed.add(key);
-        try {
-          for (const path of await adapter.listFiles(a.env, this.aiderRoots, { cwd: a.cwd, since })) want(adapter, path, since);
-        } catch (err) {
-          this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
+        const start = a.startTime ?? now;
+        if (a.exact && a.pinned.length) {
+          // the agent's own record names its session: that session's files, not its project's folder
+          for (const p of a.pinned) {
+            const files = adapter.sessionFiles ? await adapter.sessionFiles(p).catch(() => [p]) : [p];
+            for (const f of files) want(adapter, f, this.recentOnly ? recent : -Infinity, start);
+          }
+          continue;
         }
+        for (const p of a.pinned) want(adapter, p, this.recentOnly ? recent : -Infinity, start);
+        const key = `${a.provider}\0${a.cwd}\0${rootsKey(a.env)}`;
+        let paths = listed.get(key);
+        if (!paths) {
+          try {
+            paths = await adapter.listFiles(a.env, this.aiderRoots, { cwd: a.cwd, since });
+          } catch (err) {
+            this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
+            paths = [];
+          }
+          listed.set(key, paths);
+        }
+        for (const path of paths) want(adapter, path, since, start);
       }
     }
     this.lastRefreshListed = wanted.size;
+    this.lastWanted = wanted;
+    // Files listed before and found too old to be a live session's are not stat'ed again on
+    // every refresh: only when a live agent that could resume them started after that look,
+    // or when the rolling sweep (the least recently looked at first, a bounded number per
+    // refresh) comes back to them. A folder of 100k old sessions costs a few stats per refresh.
+    const toStat: string[] = [];
+    const skipped = new Set<string>();
+    for (const [path, w] of wanted) {
+      const c = this.files.has(path) ? undefined : this.cold.get(path);
+      if (c && c.mtimeMs < w.since && c.checkedAt >= w.newestStart) skipped.add(path);
+      else toStat.push(path);
+    }
+    let sweep = this.coldRechecks;
+    for (const path of this.cold.keys()) {
+      if (sweep <= 0) break;
+      if (skipped.has(path)) {
+        toStat.push(path);
+        sweep--;
+      }
+    }
+    const stats = await statAll(toStat);
+    this.lastRefreshStats = toStat.length;
     // known files first (their appends), then new ones oldest first: an original is read before
     // a later copy of its responses, so the copy is the one recognised as a replay
     const fresh: Array<{ path: string; adapter: Adapter; mtimeMs: number; size: number; ino: number }> = [];
     let budget = MAX_BYTES_PER_REFRESH;
-    for (const [path, w] of wanted) {
-      let st;
-      try {
-        st = await stat(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.warnings.push(`${path}: ${(err as Error).message}`);
+    for (const path of toStat) {
+      const w = wanted.get(path)!;
+      const st = stats.get(path)!;
+      if (st instanceof Error) {
+        if ((st as NodeJS.ErrnoException).code !== "ENOENT") this.warnings.push(`${path}: ${st.message}`);
+        this.cold.delete(path);
         if (!scope) continue;
         if (this.files.has(path)) this.drop(path);
         continue;
@@ -201,8 +272,16 @@ export class TranscriptStore {
         known.listedAt = now;
         budget -= await this.tryRefreshFile(known.adapter, path, st, budget);
       } else if (st.mtimeMs >= w.since) {
+        this.cold.delete(path);
         fresh.push({ path, adapter: w.adapter, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
+      } else if (scope) {
+        this.cold.delete(path); // re-inserted last: the sweep takes the least recently looked at first
+        this.cold.set(path, { mtimeMs: st.mtimeMs, checkedAt: now });
       }
+    }
+    if (scope) {
+      for (const path of this.cold.keys()) if (!wanted.has(path)) this.cold.delete(path);
+      while (this.cold.size > MAX_COLD_FILES) this.cold.delete(this.cold.keys().next().value!);
     }
     fresh.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const f of fresh) {
@@ -439,6 +518,20 @@ export class TranscriptStore {
       owner.totals.usd = (owner.totals.usd ?? 0) - costUsd(before, price, prior.t, inputTokens(before)) + costUsd(prior.usage, price, prior.t);
     } else this.addCost(owner, delta, prior.model, null, prior.t, inputTokens(prior.usage));
   }
+}
+
+/** Stats every path, `STAT_CONCURRENCY` at a time; an error is kept as the path's result. */
+async function statAll(paths: readonly string[]): Promise<Map<string, import("node:fs").Stats | Error>> {
+  const out = new Map<string, import("node:fs").Stats | Error>();
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const p = paths[next++]!;
+      out.set(p, await stat(p).catch((e: Error) => e));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, paths.length) }, worker));
+  return out;
 }
 
 /** The location variables that decide an agent's roots, as one key (agents sharing them share a listing). */

@@ -1,0 +1,90 @@
+import { readdir, stat } from "node:fs/promises";
+
+/** The names in one directory, split by kind (from the directory entry's type: no stat per entry). */
+export interface DirListing {
+  files: readonly string[];
+  dirs: readonly string[];
+}
+
+/**
+ * Names kept across all cached directories (~60 bytes each: a 100k-session folder costs ~6 MB).
+ * Past it, the least recently used directories are let go and listed again when next needed.
+ */
+export const MAX_CACHED_NAMES = 500_000;
+/**
+ * A directory modified this recently may change again within the same timestamp tick (the
+ * kernel's clock for file times is coarse), so its listing is not trusted on the next look.
+ */
+export const RACY_SLACK_MS = 2_000;
+
+interface Cached extends DirListing {
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+const cache = new Map<string, Cached>();
+let cachedNames = 0;
+
+/** Counters for tests and benchmarks: directories read in full, and listings answered from the cache. */
+export const listingStats = { readdirs: 0, reused: 0 };
+
+/**
+ * Lists a directory, reusing the previous listing while the directory itself is unchanged
+ * (same inode, mtime and ctime: no entry created, removed or renamed). A folder of 100k
+ * session files costs one `stat` per look instead of reading 100k entries again. Files
+ * appended to in place do not change their directory: callers stat the files they track.
+ * Empty when the directory does not exist or cannot be read.
+ */
+export async function listDir(dir: string, now = Date.now()): Promise<DirListing> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    forget(dir);
+    return { files: [], dirs: [] };
+  }
+  const hit = cache.get(dir);
+  if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.ctimeMs === st.ctimeMs) {
+    cache.delete(dir);
+    cache.set(dir, hit); // most recently used last
+    listingStats.reused++;
+    return hit;
+  }
+  forget(dir);
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return { files: [], dirs: [] };
+  }
+  listingStats.readdirs++;
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const e of entries) {
+    if (e.isFile()) files.push(e.name);
+    else if (e.isDirectory()) dirs.push(e.name);
+  }
+  const listing = { files, dirs };
+  if (now - st.mtimeMs > RACY_SLACK_MS) {
+    cache.set(dir, { ...listing, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs });
+    cachedNames += files.length + dirs.length;
+    for (const [d, c] of cache) {
+      if (cachedNames <= MAX_CACHED_NAMES) break;
+      forget(d, c);
+    }
+  }
+  return listing;
+}
+
+function forget(dir: string, c = cache.get(dir)): void {
+  if (!c) return;
+  cache.delete(dir);
+  cachedNames -= c.files.length + c.dirs.length;
+}
+
+/** Drops every cached listing (tests). */
+export function clearListingCache(): void {
+  cache.clear();
+  cachedNames = 0;
+}
