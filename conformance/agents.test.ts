@@ -212,18 +212,26 @@ test(`Gemini CLI ${PINS["@google/gemini-cli"]}: gemini -p maps to its JSON Lines
   keep("gemini-cli", PINS["@google/gemini-cli"]!, join(home, ".gemini", "tmp"), proj);
 });
 
-test(`Copilot CLI ${PINS["@github/copilot"]}: copilot -p maps to its session log; the prompt shows`, { timeout: 180_000 }, async (t) => {
+test(`Copilot CLI ${PINS["@github/copilot"]}: two copilot -p in one folder each map to their own session log (the in-use marker each holds); the prompt shows`, { timeout: 180_000 }, async (t) => {
   const { dir, proj, osre, started } = setup(t);
   const home = join(dir, "copilot-home");
   const env = agentEnv(join(dir, "home"), { COPILOT_HOME: home, COPILOT_OFFLINE: "true", COPILOT_PROVIDER_BASE_URL: "http://127.0.0.1:9/v1", COPILOT_PROVIDER_API_KEY: "dummy", COPILOT_MODEL: "gpt-5.2" });
-  const c = spawn(bins.copilot!, ["-p", "say hi", "--allow-all-tools"], { cwd: proj, env, stdio: "ignore" });
-  started.push(c.pid!);
   const state = join(home, "session-state");
-  const file = await until("the session log", () => existsSync(state) && readdirSync(state).map((d) => join(state, d, "events.jsonl")).find((f) => existsSync(f) && readFileSync(f, "utf8").includes('"user.message"')), 90_000);
-  const sessionId = /session-state\/([0-9a-f-]{36})\//.exec(file)![1]!;
-  const row = await oneRow(osre, c.pid!, "copilot");
-  assert.equal(row.transcript!.sessionId, sessionId);
-  await traceShows(osre, row.pid, "> say hi");
+  const sessionOf = (prompt: string) => () =>
+    existsSync(state) && readdirSync(state).map((d) => join(state, d, "events.jsonl")).find((f) => existsSync(f) && readFileSync(f, "utf8").includes(JSON.stringify(prompt)));
+  // the second starts once the first has written its prompt: the first is then the older and the more recently written
+  const first = spawn(bins.copilot!, ["-p", "say hi one", "--allow-all-tools"], { cwd: proj, env, stdio: "ignore" });
+  started.push(first.pid!);
+  const firstFile = await until("the first session log", sessionOf("say hi one"), 90_000);
+  const second = spawn(bins.copilot!, ["-p", "say hi two", "--allow-all-tools"], { cwd: proj, env, stdio: "ignore" });
+  started.push(second.pid!);
+  const secondFile = await until("the second session log", sessionOf("say hi two"), 90_000);
+  const idOf = (f: string) => /session-state\/([0-9a-f-]{36})\//.exec(f)![1]!;
+  assert.notEqual(idOf(firstFile), idOf(secondFile));
+  assert.equal((await oneRow(osre, first.pid!, "copilot")).transcript!.sessionId, idOf(firstFile));
+  const row = await oneRow(osre, second.pid!, "copilot");
+  assert.equal(row.transcript!.sessionId, idOf(secondFile));
+  await traceShows(osre, row.pid, "> say hi two");
   keep("copilot", PINS["@github/copilot"]!, state, proj);
 });
 

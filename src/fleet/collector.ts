@@ -120,7 +120,7 @@ export class FleetCollector {
       if (provider === "aider" && cwd) this.store.addAiderRoot(repoRoot(cwd));
       const tree = this.subtree(r.proc, children);
       const openFiles = tree.flatMap((p) => processOpenFiles(p.pid, this.opts.procRoot));
-      const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot);
+      const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot, { pids: tree.map((p) => p.pid), openFiles });
       hints.push({ r, provider, cwd, tree, openFiles, loc, startTime: r.proc.startTime });
     }
     // the next read of the process table looks closely only at the fleet's process trees (see ProcCache)

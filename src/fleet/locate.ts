@@ -1,4 +1,5 @@
 import { LOCATION_VARIABLES, processLocationEnv } from "./procfs.js";
+import type { LiveProcess } from "./transcripts/adapter.js";
 import { adapterFor } from "./transcripts/registry.js";
 import type { ScopeAgent } from "./transcripts/store.js";
 
@@ -6,7 +7,7 @@ import type { ScopeAgent } from "./transcripts/store.js";
 export interface AgentLocation {
   /** Its own location variables (from /proc/<pid>/environ) and, when they differ or cannot be read, ours. */
   envs: Array<Record<string, string>>;
-  /** The session the agent records for this pid (Claude Code), else null. */
+  /** The session the agent records for this pid (Claude Code, Copilot CLI), else null. */
   sessionId: string | null;
   /** Transcript paths known exactly from that record. */
   pinned: string[];
@@ -26,16 +27,24 @@ function sameLocation(a: Record<string, string>, b: Record<string, string>): boo
 /**
  * The agent's own environment decides where its transcripts are (an agent started with its
  * own `CLAUDE_CONFIG_DIR` is still mapped); only the location variables and HOME are read
- * from it. Ours is looked at too, for agents whose environment we cannot read.
+ * from it. Ours is looked at too, for agents whose environment we cannot read. `proc`: the
+ * agent's process tree and the files it holds open (default: the pid alone, none known).
  */
-export async function locateAgent(pid: number, provider: string, startTime: number | null, ourEnv: NodeJS.ProcessEnv, procRoot?: string): Promise<AgentLocation> {
+export async function locateAgent(
+  pid: number,
+  provider: string,
+  startTime: number | null,
+  ourEnv: NodeJS.ProcessEnv,
+  procRoot?: string,
+  proc: LiveProcess = { pids: [pid], openFiles: [] },
+): Promise<AgentLocation> {
   const ours = pickLocation(ourEnv);
   const own = processLocationEnv(pid, procRoot, startTime); // read once per process (fixed at exec)
   const envs = own && !sameLocation(own, ours) ? [own, ours] : [ours];
   const live = adapterFor(provider)?.liveSession;
   if (live) {
     for (const env of envs) {
-      const s = await live(pid, env, startTime).catch(() => null);
+      const s = await live(pid, env, startTime, proc).catch(() => null);
       if (s) return { envs, sessionId: s.sessionId, pinned: s.paths };
     }
   }

@@ -57,15 +57,22 @@ export interface Adapter {
   newParser(path: string): FileParser;
   /**
    * The session a live process of this agent is in, from the agent's own record of its process
-   * (Claude Code's `<config dir>/sessions/<pid>.json`); null when it keeps none for this pid.
+   * (Claude Code's `<config dir>/sessions/<pid>.json`, Copilot CLI's `inuse.<pid>.hold` held open
+   * in its session folder); null when it keeps none for this pid.
    */
-  liveSession?(pid: number, env: NodeJS.ProcessEnv, startTime: number | null): Promise<LiveSession | null>;
+  liveSession?(pid: number, env: NodeJS.ProcessEnv, startTime: number | null, proc: LiveProcess): Promise<LiveSession | null>;
   /**
    * Every file of the session whose main transcript is `path` (Claude: its sub-agent runs): what
    * a live refresh lists for an agent whose own record names its session, instead of its
    * project's folder. Default: the path alone.
    */
   sessionFiles?(path: string): Promise<string[]>;
+}
+
+/** What /proc says about a live agent: its process tree (a wrapper and its native child) and the files they hold open. */
+export interface LiveProcess {
+  pids: readonly number[];
+  openFiles: readonly string[];
 }
 
 /** What an agent records about one of its live processes. */

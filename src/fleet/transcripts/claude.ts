@@ -1,7 +1,7 @@
 import { basename, dirname, join } from "node:path";
 import type { Adapter, FileParser, ListScope, LiveSession, ParseSink } from "./adapter.js";
 import { readRegularFile } from "./reader.js";
-import { listDir } from "./listing.js";
+import { derive, listDir } from "./listing.js";
 import { claudeProjectDir } from "./paths.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 
@@ -68,9 +68,9 @@ const MAX_NESTING = 8;
 
 /** Every `.jsonl` regular file under a project folder, sub-agent runs included at any depth (symlinks, FIFOs and devices are skipped). */
 async function projectFiles(dir: string, depth: number, out: string[]): Promise<void> {
-  const { files, dirs } = await listDir(dir);
-  for (const f of files) if (f.endsWith(".jsonl")) out.push(join(dir, f));
-  if (depth < MAX_NESTING) for (const d of dirs) await projectFiles(join(dir, d), depth + 1, out);
+  const listing = await listDir(dir);
+  for (const p of derive(listing, "claude", () => listing.files.filter((f) => f.endsWith(".jsonl")).map((f) => join(dir, f)))) out.push(p);
+  if (depth < MAX_NESTING) for (const d of listing.dirs) await projectFiles(join(dir, d), depth + 1, out);
 }
 
 class ClaudeParser implements FileParser {

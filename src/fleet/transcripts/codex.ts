@@ -1,4 +1,4 @@
-import { listDir } from "./listing.js";
+import { derive, listDir } from "./listing.js";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Adapter, FileParser, ListScope, ParseSink } from "./adapter.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
@@ -211,9 +211,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Rollouts under `sessions/YYYY/MM/DD/` (only folders dated on or after `since`, when given). */
 async function walk(dir: string, depth: number, out: string[], since: number | null, prefix = ""): Promise<void> {
-  const { files, dirs } = await listDir(dir);
+  const listing = await listDir(dir);
   if (depth > 0) {
-    for (const name of dirs) {
+    for (const name of listing.dirs) {
       const path = prefix ? `${prefix}-${name}` : name; // "2026", "2026-11", "2026-11-25"
       if (since !== null && /^\d{4}(-\d\d){0,2}$/.test(path)) {
         const end = folderEnd(path);
@@ -222,7 +222,7 @@ async function walk(dir: string, depth: number, out: string[], since: number | n
       await walk(join(dir, name), depth - 1, out, since, path);
     }
   }
-  for (const name of files) if (/^rollout-.*\.jsonl$/.test(name)) out.push(join(dir, name));
+  for (const p of derive(listing, "codex", () => listing.files.filter((f) => /^rollout-.*\.jsonl$/.test(f)).map((f) => join(dir, f)))) out.push(p);
 }
 
 /** The end (ms, UTC) of the period a `YYYY[-MM[-DD]]` folder covers. */

@@ -1,6 +1,6 @@
-import { listDir } from "./listing.js";
-import { join } from "node:path";
-import type { Adapter, FileParser, ParseSink } from "./adapter.js";
+import { derive, listDir } from "./listing.js";
+import { dirname, join } from "node:path";
+import type { Adapter, FileParser, LiveProcess, LiveSession, ParseSink } from "./adapter.js";
 import { intern, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 
 /** Copilot CLI's home: `COPILOT_HOME`, else `~/.copilot`. */
@@ -74,6 +74,25 @@ class CopilotParser implements FileParser {
   }
 }
 
+/** `session-state/<session id>/inuse.<pid>.hold`: the marker a live Copilot process holds open in its session's folder. */
+const HOLD = /\/session-state\/([0-9a-f-]{36})\/inuse\.(\d+)\.hold$/;
+
+/**
+ * The session a live Copilot CLI process is in, exactly: Copilot 1.0 marks the session it runs
+ * with `session-state/<id>/inuse.<pid>.lock` (the pid as text) and `inuse.<pid>.hold`, which the
+ * process (its native child, under the npm wrapper) keeps open, and removes both when it exits.
+ * Only a marker held open by a pid of the agent's own tree, named with one of those pids, counts:
+ * a marker left behind by a killed process is held by nobody.
+ */
+export function copilotLiveSession(proc: LiveProcess): LiveSession | null {
+  const pids = new Set(proc.pids);
+  for (const f of proc.openFiles) {
+    const m = HOLD.exec(f);
+    if (m && pids.has(Number(m[2]))) return { sessionId: m[1]!, paths: [join(dirname(f), "events.jsonl")] };
+  }
+  return null;
+}
+
 export const copilotAdapter: Adapter = {
   provider: "copilot",
   async listFiles(env) {
@@ -81,7 +100,11 @@ export const copilotAdapter: Adapter = {
     if (!home) return [];
     const root = join(home, "session-state");
     // one folder per session; its events.jsonl is stat'ed by the store (absent until the first event)
-    return (await listDir(root)).dirs.filter((d) => /^[0-9a-f-]{36}$/.test(d)).map((d) => join(root, d, "events.jsonl"));
+    const listing = await listDir(root);
+    return derive(listing, "copilot", () => listing.dirs.filter((d) => /^[0-9a-f-]{36}$/.test(d)).map((d) => join(root, d, "events.jsonl")));
+  },
+  async liveSession(_pid, _env, _startTime, proc) {
+    return copilotLiveSession(proc);
   },
   initialMeta(path) {
     const m = /\/session-state\/([0-9a-f-]{36})\/events\.jsonl$/.exec(path);

@@ -51,6 +51,9 @@ export interface TranscriptFollowOptions {
   onLine(line: string): void;
 }
 
+/** Processes of one agent's tree looked at (as the collector's). */
+const MAX_TREE = 512;
+
 /**
  * Follow the session transcript of agent `pid` until `signal` aborts or the process exits.
  * Throws `CommandError` with the user-facing reason when there is nothing to follow.
@@ -68,10 +71,14 @@ export async function followTranscript(pid: number, label: string, opts: Transcr
   const store = new TranscriptStore({ env: opts.env });
   const cwd = processCwd(pid, opts.procRoot);
   if (provider === "aider" && cwd) store.addAiderRoot(cwd);
-  const loc = await locateAgent(pid, provider, proc.startTime, opts.env, opts.procRoot);
+  // the agent and its children (a wrapper's native child holds its session files open), as the dashboard sees it
+  const pids = [pid];
+  for (let i = 0; i < pids.length && pids.length < MAX_TREE; i++) for (const p of table.procs) if (p.ppid === pids[i]) pids.push(p.pid);
+  const openFiles = pids.flatMap((p) => processOpenFiles(p, opts.procRoot));
+  const loc = await locateAgent(pid, provider, proc.startTime, opts.env, opts.procRoot, { pids, openFiles });
   const scope: RefreshScope = { agents: scopeOf([{ provider, cwd, startTime: proc.startTime, loc }]) };
   await store.refresh(scope);
-  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles: processOpenFiles(pid, opts.procRoot), sessionId: loc.sessionId };
+  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles, sessionId: loc.sessionId };
   const session = matchSession(hint, store.sessions());
   if (!session) {
     const why = loc.sessionId ? ` (its session ${escapeText(loc.sessionId)} has no transcript yet)` : "";

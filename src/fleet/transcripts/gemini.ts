@@ -3,7 +3,7 @@ import type { Adapter, FileParser, ListScope, ParseSink } from "./adapter.js";
 import { geminiProjectHash } from "./paths.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 import { readRegularFile } from "./reader.js";
-import { listDir } from "./listing.js";
+import { derive, listDir } from "./listing.js";
 
 /** Gemini CLI's dir: `GEMINI_DIR`, else `~/.gemini`. */
 export function geminiDir(env: NodeJS.ProcessEnv): string | null {
@@ -157,7 +157,8 @@ class GeminiJsonlParser implements FileParser {
 
 async function chats(dir: string, out: string[]): Promise<void> {
   try {
-    for (const f of (await listDir(dir)).files) if (/^session-.*\.jsonl?$/.test(f)) out.push(join(dir, f));
+    const listing = await listDir(dir);
+    for (const p of derive(listing, "gemini", () => listing.files.filter((f) => /^session-.*\.jsonl?$/.test(f)).map((f) => join(dir, f)))) out.push(p);
   } catch {
     /* no chats yet */
   }

@@ -65,9 +65,9 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
     if (e.isFile()) files.push(e.name);
     else if (e.isDirectory()) dirs.push(e.name);
   }
-  const listing = { files, dirs };
+  const listing: Cached = { files, dirs, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   if (now - st.mtimeMs > RACY_SLACK_MS) {
-    cache.set(dir, { ...listing, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs });
+    cache.set(dir, listing); // the very object returned: what is derived from it now is kept with it
     cachedNames += files.length + dirs.length;
     for (const [d, c] of cache) {
       if (cachedNames <= MAX_CACHED_NAMES) break;
@@ -75,6 +75,20 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
     }
   }
   return listing;
+}
+
+const derived = new WeakMap<DirListing, Map<string, unknown>>();
+
+/**
+ * A value computed from a listing (the full paths of its transcript files), kept with the
+ * cached listing: while a folder is unchanged, a refresh reuses the same path strings instead of
+ * joining and filtering 100k names again (and the same strings keep their hash for map lookups).
+ */
+export function derive<T>(listing: DirListing, key: string, compute: () => T): T {
+  let m = derived.get(listing);
+  if (!m) derived.set(listing, (m = new Map()));
+  if (!m.has(key)) m.set(key, compute());
+  return m.get(key) as T;
 }
 
 function forget(dir: string, c = cache.get(dir)): void {

@@ -26,11 +26,12 @@ export const START_SLACK_MS = 5_000;
 
 /**
  * Old files (listed, too old to be a live session's) looked at again per live refresh: a rolling
- * sweep, so a session resumed in a folder of 100k is found within ~50 refreshes at worst, while
- * a refresh with nothing changed stats a bounded number of files.
+ * sweep, so an old session resumed in place by an agent already running (Gemini's `/resume`) is
+ * found within 100 refreshes in a folder of 100k (at once in a folder of up to 1,000), while a
+ * refresh with nothing changed stats a bounded number of files.
  */
-export const COLD_RECHECKS_PER_REFRESH = 2_000;
-/** Old files remembered as such (~150 bytes each); past it the least recently looked at are looked at again. */
+export const COLD_RECHECKS_PER_REFRESH = 1_000;
+/** Old files remembered as such (~150 bytes each); past it further old files are looked at on every refresh. */
 export const MAX_COLD_FILES = 1_000_000;
 /** Stats in flight at once: a first look at a large folder is not one stat after another. */
 export const STAT_CONCURRENCY = 64;
@@ -145,12 +146,15 @@ export class TranscriptStore {
   private lastWanted: ReadonlyMap<string, unknown> = new Map();
   /** Whether the last refresh listed this file (tests: what a refresh looks at). */
   listedLastRefresh(path: string): boolean {
-    return this.lastWanted.has(path);
+    return this.lastWanted.has(path) || this.lastListings.some((l) => l.paths.includes(path));
   }
   /** Files stat'ed by the last refresh (tests: a refresh with nothing changed does not look at every file). */
   lastRefreshStats = 0;
-  /** Listed files too old to be read when last looked at (live refreshes), least recently looked at first. Bounded. */
-  private readonly cold = new Map<string, { mtimeMs: number; checkedAt: number }>();
+  /** The last live listing of each project folder in scope, with what is known of its files. */
+  private readonly listings = new Map<string, Listing>();
+  private lastListings: readonly Listing[] = [];
+  /** Cold files remembered across all listings (bounded by `MAX_COLD_FILES`). */
+  private coldCount = 0;
   private readonly coldRechecks: number;
 
   constructor(opts: StoreOptions) {
@@ -180,15 +184,17 @@ export class TranscriptStore {
      * always), and the start of the newest live agent whose listing has it (a file found too
      * old before that agent started is looked at again: a resumed session is appended to).
      */
-    const wanted = new Map<string, { adapter: Adapter; since: number; newestStart: number }>();
-    const want = (adapter: Adapter, path: string, since: number, start = -Infinity) => {
+    const wanted = new Map<string, { adapter: Adapter; since: number; listing?: Listing }>();
+    const want = (adapter: Adapter, path: string, since: number, listing?: Listing) => {
       const w = wanted.get(path);
-      if (!w) wanted.set(path, { adapter, since, newestStart: start });
+      if (!w) wanted.set(path, { adapter, since, listing });
       else {
         if (since < w.since) w.since = since;
-        if (start > w.newestStart) w.newestStart = start;
+        w.listing ??= listing;
       }
     };
+    let listedCount = 0;
+    const listings: Listing[] = [];
     if (!scope) {
       const since = this.recentOnly ? now - this.recentOnly.ms : -Infinity;
       for (const adapter of ADAPTERS) {
@@ -199,7 +205,8 @@ export class TranscriptStore {
         }
       }
     } else {
-      const listed = new Map<string, string[]>();
+      /** One listing per project folder and location, shared by the agents in it. */
+      const listed = new Map<string, { adapter: Adapter; paths: readonly string[]; since: number; start: number }>();
       for (const a of scope.agents) {
         const adapter = adapterFor(a.provider);
         if (!adapter) continue;
@@ -210,46 +217,64 @@ export class TranscriptStore {
           // the agent's own record names its session: that session's files, not its project's folder
           for (const p of a.pinned) {
             const files = adapter.sessionFiles ? await adapter.sessionFiles(p).catch(() => [p]) : [p];
-            for (const f of files) want(adapter, f, this.recentOnly ? recent : -Infinity, start);
+            for (const f of files) want(adapter, f, this.recentOnly ? recent : -Infinity);
           }
           continue;
         }
-        for (const p of a.pinned) want(adapter, p, this.recentOnly ? recent : -Infinity, start);
+        for (const p of a.pinned) want(adapter, p, this.recentOnly ? recent : -Infinity);
         const key = `${a.provider}\0${a.cwd}\0${rootsKey(a.env)}`;
-        let paths = listed.get(key);
-        if (!paths) {
-          try {
-            paths = await adapter.listFiles(a.env, this.aiderRoots, { cwd: a.cwd, since });
-          } catch (err) {
-            this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
-            paths = [];
-          }
-          listed.set(key, paths);
+        const l = listed.get(key);
+        if (l) {
+          l.since = Math.min(l.since, since);
+          l.start = Math.max(l.start, start);
+          continue;
         }
-        for (const path of paths) want(adapter, path, since, start);
+        let paths: string[];
+        try {
+          paths = await adapter.listFiles(a.env, this.aiderRoots, { cwd: a.cwd, since });
+        } catch (err) {
+          this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
+          paths = [];
+        }
+        listed.set(key, { adapter, paths, since, start });
       }
+      // Files listed before and found too old to be a live session's ("cold") are not stat'ed
+      // again on every refresh: only when the folder changed and they are new in it, when a live
+      // agent that could resume them started after the last full look, or when the rolling sweep
+      // (the least recently looked at first, a bounded number per refresh) comes back to them.
+      // An unchanged folder of 100k old sessions costs a few stats and no per-file work.
+      for (const [key, l] of listed) {
+        let L = this.listings.get(key);
+        const full = !L || l.start > L.fullLookAt;
+        if (!L) this.listings.set(key, (L = { paths: [], cold: new Map(), hot: new Set(), fullLookAt: -Infinity }));
+        listings.push(L);
+        listedCount += l.paths.length;
+        if (full) {
+          this.coldCount -= L.cold.size;
+          L.cold.clear();
+          L.hot = new Set(l.paths);
+          L.fullLookAt = now;
+        } else if (!sameList(L.paths, l.paths)) {
+          // the folder changed: what is new in it is looked at, what was cold and is still there stays cold
+          const present = new Set(l.paths);
+          for (const p of L.cold.keys()) if (!present.has(p)) this.uncold(L, p);
+          L.hot = new Set(l.paths.filter((p) => !L!.cold.has(p)));
+        }
+        L.paths = l.paths;
+        for (const p of L.hot) want(l.adapter, p, l.since, L);
+        let sweep = this.coldRechecks;
+        for (const p of L.cold.keys()) {
+          if (sweep-- <= 0) break;
+          want(l.adapter, p, l.since, L);
+        }
+      }
+      for (const [key, L] of this.listings) if (!listed.has(key)) this.dropListing(key, L);
     }
-    this.lastRefreshListed = wanted.size;
+    for (const w of wanted.values()) if (!w.listing) listedCount++; // files named exactly (pinned), or every file (history)
+    this.lastRefreshListed = scope ? listedCount : wanted.size;
     this.lastWanted = wanted;
-    // Files listed before and found too old to be a live session's are not stat'ed again on
-    // every refresh: only when a live agent that could resume them started after that look,
-    // or when the rolling sweep (the least recently looked at first, a bounded number per
-    // refresh) comes back to them. A folder of 100k old sessions costs a few stats per refresh.
-    const toStat: string[] = [];
-    const skipped = new Set<string>();
-    for (const [path, w] of wanted) {
-      const c = this.files.has(path) ? undefined : this.cold.get(path);
-      if (c && c.mtimeMs < w.since && c.checkedAt >= w.newestStart) skipped.add(path);
-      else toStat.push(path);
-    }
-    let sweep = this.coldRechecks;
-    for (const path of this.cold.keys()) {
-      if (sweep <= 0) break;
-      if (skipped.has(path)) {
-        toStat.push(path);
-        sweep--;
-      }
-    }
+    this.lastListings = listings;
+    const toStat = [...wanted.keys()];
     const stats = await statAll(toStat);
     this.lastRefreshStats = toStat.length;
     // known files first (their appends), then new ones oldest first: an original is read before
@@ -261,7 +286,7 @@ export class TranscriptStore {
       const st = stats.get(path)!;
       if (st instanceof Error) {
         if ((st as NodeJS.ErrnoException).code !== "ENOENT") this.warnings.push(`${path}: ${st.message}`);
-        this.cold.delete(path);
+        if (w.listing) this.uncold(w.listing, path);
         if (!scope) continue;
         if (this.files.has(path)) this.drop(path);
         continue;
@@ -270,18 +295,19 @@ export class TranscriptStore {
       const known = this.files.get(path);
       if (known) {
         known.listedAt = now;
+        if (w.listing) this.uncold(w.listing, path);
         budget -= await this.tryRefreshFile(known.adapter, path, st, budget);
       } else if (st.mtimeMs >= w.since) {
-        this.cold.delete(path);
+        if (w.listing) this.uncold(w.listing, path);
         fresh.push({ path, adapter: w.adapter, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
-      } else if (scope) {
-        this.cold.delete(path); // re-inserted last: the sweep takes the least recently looked at first
-        this.cold.set(path, { mtimeMs: st.mtimeMs, checkedAt: now });
+      } else if (w.listing && (w.listing.cold.has(path) || this.coldCount < MAX_COLD_FILES)) {
+        // (re-)inserted last: the sweep takes the least recently looked at first
+        const L = w.listing;
+        if (L.cold.delete(path)) this.coldCount--;
+        L.cold.set(path, { mtimeMs: st.mtimeMs, checkedAt: now });
+        this.coldCount++;
+        L.hot.delete(path);
       }
-    }
-    if (scope) {
-      for (const path of this.cold.keys()) if (!wanted.has(path)) this.cold.delete(path);
-      while (this.cold.size > MAX_COLD_FILES) this.cold.delete(this.cold.keys().next().value!);
     }
     fresh.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const f of fresh) {
@@ -323,6 +349,17 @@ export class TranscriptStore {
     const w = this.warnings;
     this.warnings = [];
     return w;
+  }
+
+  /** A listed file no longer cold (read, gone, or changed): looked at on every refresh while listed. */
+  private uncold(L: Listing, path: string): void {
+    if (L.cold.delete(path)) this.coldCount--;
+    L.hot.add(path);
+  }
+
+  private dropListing(key: string, L: Listing): void {
+    this.coldCount -= L.cold.size;
+    this.listings.delete(key);
   }
 
   private drop(path: string): void {
@@ -518,6 +555,26 @@ export class TranscriptStore {
       owner.totals.usd = (owner.totals.usd ?? 0) - costUsd(before, price, prior.t, inputTokens(before)) + costUsd(prior.usage, price, prior.t);
     } else this.addCost(owner, delta, prior.model, null, prior.t, inputTokens(prior.usage));
   }
+}
+
+/** What a live refresh keeps of one project folder's listing. */
+interface Listing {
+  /** The paths it listed last time (the same strings while the folder is unchanged: see `listing.ts`). */
+  paths: readonly string[];
+  /** Listed files too old to be a live session's when last looked at, least recently looked at first. */
+  cold: Map<string, { mtimeMs: number; checkedAt: number }>;
+  /** Listed files looked at on every refresh (recent, being read, or new in the folder). */
+  hot: Set<string>;
+  /** When every listed file was last looked at: an agent started after it may resume any of them. */
+  fullLookAt: number;
+}
+
+/** The same paths in the same order (an unchanged folder lists the very same strings: a pointer compare each). */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Stats every path, `STAT_CONCURRENCY` at a time; an error is kept as the path's result. */
