@@ -50,6 +50,14 @@ test("stdout path swap: a process in another mount namespace is traced through i
     }
   }, "the agent to start");
   await send("evidence from the namespace\n");
+  // the copier has written it to the file (not only taken it from its stdin): trace starts after it
+  await until(() => {
+    try {
+      return readFileSync(`/proc/${pid}/fd/1`, "utf8") === "evidence from the namespace\n";
+    } catch {
+      return false;
+    }
+  }, "the evidence to reach the agent's file");
 
   const tr = new CliProcess(["agents", "trace", String(pid)], { env });
   t.after(() => tr.kill("SIGKILL"));
