@@ -94,6 +94,9 @@ interface Result {
   secs: number;
   rss: number;
   brokerCpuUsPerDelivery: number;
+  /** CPU of the 8 subscriber processes per frame delivered, and of the publisher per frame published. */
+  subCpuUsPerDelivery: number;
+  pubCpuUsPerFrame: number;
 }
 
 async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result | string> {
@@ -121,11 +124,28 @@ async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result
       if (!(await until(() => pub.lines.some((l) => l.startsWith("ready")), 60_000))) return "publisher did not start";
     }
     const cpu0 = cpuMs(b.child.pid!);
+    // Clients' CPU since now, sampled (a Python client exits when done: its last sample counts).
+    const subCpu0 = subs.map((s) => cpuMs(s.child.pid!));
+    const subCpu = [...subCpu0];
+    const pubCpu0 = pub ? cpuMs(pub.child.pid!) : 0;
+    let pubCpu = pubCpu0;
+    let pubPid = pub?.child.pid;
+    const sampleClients = () => {
+      subs.forEach((s, i) => (subCpu[i] = Math.max(subCpu[i]!, cpuMs(s.child.pid!) || 0)));
+      if (pubPid) pubCpu = Math.max(pubCpu, cpuMs(pubPid) || 0);
+    };
     let rss = rssMiB(b.child.pid!);
-    const sampler = setInterval(() => (rss = Math.max(rss, rssMiB(b.child.pid!))), 50);
+    const sampler = setInterval(() => {
+      rss = Math.max(rss, rssMiB(b.child.pid!));
+      sampleClients();
+    }, 50);
     const t0 = performance.now();
     if (pub) pub.child.stdin!.write("go\n");
-    else procs.push(start("python3", [PYBUS, "pub", socket, String(N)], env));
+    else {
+      const p = start("python3", [PYBUS, "pub", socket, String(N)], env);
+      pubPid = p.child.pid;
+      procs.push(p);
+    }
     // Count what each subscriber got (and lost): ours answer `report`; Python's print `got N` when done or cut off.
     const tally = (s: Proc): { got: number; dropped: number; done: boolean } => {
       const last = [...s.lines].reverse().find((l) => l.startsWith("got "));
@@ -150,9 +170,19 @@ async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result
     }
     const secs = (performance.now() - t0) / 1000;
     clearInterval(sampler);
+    sampleClients();
     const got = counts().reduce((a, c) => a + c, 0);
     const cpu = cpuMs(b.child.pid!) - cpu0;
-    return { delivered: got / secs, lost: SUBSCRIBERS * N - got, secs, rss, brokerCpuUsPerDelivery: (cpu * 1000) / Math.max(1, got) };
+    const subMs = subCpu.reduce((a, c, i) => a + c - subCpu0[i]!, 0);
+    return {
+      delivered: got / secs,
+      lost: SUBSCRIBERS * N - got,
+      secs,
+      rss,
+      brokerCpuUsPerDelivery: (cpu * 1000) / Math.max(1, got),
+      subCpuUsPerDelivery: (subMs * 1000) / Math.max(1, got),
+      pubCpuUsPerFrame: ((pubCpu - pubCpu0) * 1000) / N,
+    };
   } finally {
     for (const p of procs) p.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
@@ -209,7 +239,7 @@ export default async function busBench(): Promise<void> {
   if (process.env.OPENSRE_PY_BUS && existsSync(process.env.OPENSRE_PY_BUS)) brokers.push("opensre-python");
   else out("(the Python OpenSRE bus is measured when OPENSRE_PY_BUS names its bus module file)");
   out(`delivery: ${SUBSCRIBERS} subscribers, 1 publisher at full speed, ${N} frames of ~200 B`);
-  out("broker          clients   delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery");
+  out("broker          clients   delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery   subscriber CPU µs/delivery   publisher CPU µs/frame");
   const rates = new Map<string, number>();
   for (const clients of ["ours", "python"] as const) {
     for (const broker of brokers) {
@@ -220,7 +250,7 @@ export default async function busBench(): Promise<void> {
       }
       rates.set(`${broker}/${clients}`, r.delivered);
       out(
-        `${broker.padEnd(15)} ${clients.padEnd(9)} ${r.delivered.toFixed(0).padStart(16)} ${String(r.lost).padStart(6)} ${r.secs.toFixed(1).padStart(9)} ${`${r.rss.toFixed(1)} MiB`.padStart(17)} ${r.brokerCpuUsPerDelivery.toFixed(1).padStart(24)}`,
+        `${broker.padEnd(15)} ${clients.padEnd(9)} ${r.delivered.toFixed(0).padStart(16)} ${String(r.lost).padStart(6)} ${r.secs.toFixed(1).padStart(9)} ${`${r.rss.toFixed(1)} MiB`.padStart(17)} ${r.brokerCpuUsPerDelivery.toFixed(1).padStart(24)} ${r.subCpuUsPerDelivery.toFixed(1).padStart(28)} ${r.pubCpuUsPerFrame.toFixed(1).padStart(24)}`,
       );
     }
   }

@@ -3,7 +3,7 @@ import { channel, channelIfStarted, type SubHandler } from "./channel.js";
 import { ensureBroker, hostedBrokerStats } from "./election.js";
 import { BusClosedError, BusFrameTooLargeError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./framing.js";
-import { BusDecodeError, createMessage, decodeFrame, encodeCreated, type BusMessage, type BusMessageInput } from "./message.js";
+import { BusDecodeError, createMessage, decodeLine, encodeCreated, type BusMessage, type BusMessageInput } from "./message.js";
 import { readNotice } from "./notices.js";
 import { busSocketPath } from "./paths.js";
 import type { SubItem } from "./protocol.js";
@@ -32,14 +32,18 @@ function socketPathOf(opts: BusOptions): string {
  * again through the next one (re-electing). Many publishes may be in flight at once;
  * beyond PUBLISH_WINDOW_BYTES the next one waits.
  */
-export async function publish(message: BusMessageInput, opts: BusOptions = {}): Promise<BusMessage> {
-  const socketPath = socketPathOf(opts);
-  const msg = createMessage(message);
-  const frame = encodeCreated(msg);
-  const bytes = Buffer.byteLength(frame) - 1;
-  if (bytes > MAX_FRAME_BYTES) throw new BusFrameTooLargeError(bytes);
-  await channel().publish(socketPath, frame);
-  return msg;
+export function publish(message: BusMessageInput, opts: BusOptions = {}): Promise<BusMessage> {
+  try {
+    const msg = createMessage(message);
+    const frame = encodeCreated(msg);
+    const bytes = Buffer.byteLength(frame);
+    if (bytes - 1 > MAX_FRAME_BYTES) throw new BusFrameTooLargeError(bytes - 1);
+    return channel()
+      .publish(socketPathOf(opts), frame, bytes)
+      .then(() => msg);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Wait for every publish of this process to settle, then close its publisher connections. */
@@ -81,7 +85,12 @@ interface Batch {
   data: Buffer;
   items: SubItem[];
   i: number;
+  /** Byte offset of the next frame in `data`. */
   start: number;
+  /** `data` decoded once, on its first frame (frames are split at the same newlines). */
+  text: string | null;
+  /** Offset of the next frame in `text`. */
+  tpos: number;
 }
 
 /**
@@ -96,14 +105,15 @@ export class Subscription implements AsyncIterable<BusFrame> {
   private id = 0;
   private readonly batches: Batch[] = [];
   private ended: "abort" | Error | null = null;
-  private wake: (() => void) | null = null;
+  /** Readers waiting in `next()` for frames (one, unless a caller overlaps its calls). */
+  private waiters: Array<{ resolve: (r: IteratorResult<BusFrame>) => void; reject: (err: unknown) => void }> = [];
   private unacked = 0;
   private lastAck = performance.now();
   private readonly onAbort = () => this.finish("abort");
   private readonly handler: SubHandler = {
     frames: (data, items) => {
-      this.batches.push({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), items, i: 0, start: 0 });
-      this.wake?.();
+      this.batches.push({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), items, i: 0, start: 0, text: null, tpos: 0 });
+      this.wake();
     },
     closed: (reason, pid, error) => this.finish(error ?? new BusClosedError(pid, reason)),
   };
@@ -143,7 +153,7 @@ export class Subscription implements AsyncIterable<BusFrame> {
     this.ended = reason;
     this.signal?.removeEventListener("abort", this.onAbort);
     channelIfStarted()?.unsubscribe(this.id);
-    this.wake?.();
+    this.wake();
   }
 
   private ack(force: boolean): void {
@@ -168,8 +178,14 @@ export class Subscription implements AsyncIterable<BusFrame> {
         const raw = b.data.subarray(b.start, item);
         this.unacked += item + 1 - b.start;
         b.start = item + 1;
+        // One UTF-8 decode per batch: a newline byte is a newline character either way (an
+        // invalid sequence before it becomes U+FFFD, as when the frame is decoded alone).
+        const text = (b.text ??= b.data.toString("utf8"));
+        const nl = text.indexOf("\n", b.tpos);
+        const line = text.slice(b.tpos, nl);
+        b.tpos = nl + 1;
         this.ack(false);
-        return this.decode(raw);
+        return this.decode(raw, line);
       }
       if ("dropped" in item) return { kind: "dropped", count: item.dropped, by: "subscriber" };
       if ("handover" in item) {
@@ -182,10 +198,10 @@ export class Subscription implements AsyncIterable<BusFrame> {
     return null;
   }
 
-  private decode(raw: Buffer): BusFrame {
+  private decode(raw: Buffer, line: string): BusFrame {
     let message: BusMessage;
     try {
-      message = decodeFrame(raw);
+      message = decodeLine(line);
     } catch (err) {
       return { kind: "bad", raw, error: err as BusDecodeError };
     }
@@ -195,23 +211,50 @@ export class Subscription implements AsyncIterable<BusFrame> {
     return { kind: "message", raw, message };
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<BusFrame> {
-    try {
-      for (;;) {
-        const f = this.next();
-        if (f) {
-          yield f;
-          if (this.ended === "abort") return;
-          continue;
-        }
-        if (this.ended === "abort") return;
-        if (this.ended) throw this.ended;
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = null;
+  private wake(): void {
+    while (this.waiters.length > 0) {
+      if (this.ended === "abort") {
+        for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
+        return;
       }
-    } finally {
-      this.finish("abort");
+      const f = this.next();
+      if (!f && !this.ended) return;
+      const w = this.waiters.shift()!;
+      if (f) w.resolve({ value: f, done: false });
+      else w.reject(this.ended);
     }
+  }
+
+  /**
+   * Frames in order. A hand-written iterator rather than an async generator: a frame that is
+   * already queued costs one resolved promise, not a generator resume and two promises.
+   * Leaving a for-await loop (break, return, throw) closes the subscription.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<BusFrame> {
+    const done: IteratorResult<BusFrame> = { value: undefined, done: true };
+    return {
+      next: (): Promise<IteratorResult<BusFrame>> => {
+        if (this.ended === "abort") return Promise.resolve(done);
+        if (this.waiters.length === 0) {
+          const f = this.next();
+          if (f) return Promise.resolve({ value: f, done: false });
+          if (this.ended) {
+            const err = this.ended;
+            this.finish("abort");
+            return Promise.reject(err);
+          }
+        }
+        return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+      },
+      return: (): Promise<IteratorResult<BusFrame>> => {
+        this.finish("abort");
+        return Promise.resolve(done);
+      },
+      throw: (err?: unknown): Promise<IteratorResult<BusFrame>> => {
+        this.finish("abort");
+        return Promise.reject(err);
+      },
+    };
   }
 }
 

@@ -25,6 +25,7 @@ export const CONFIRM_TIMEOUT_MS = 30_000;
  */
 const LOOKAHEAD = 16;
 const TIMEOUT_CHECK_MS = 1000;
+const NL = 0x0a;
 
 export interface Pend {
   seq: number;
@@ -43,6 +44,22 @@ export interface LinkEvents {
   detached(link: Link): void;
   /** Both connections are closed and every frame is settled. */
   closed(link: Link): void;
+}
+
+/**
+ * The bytes of `pends` in order, as one buffer: a view when they lie next to each other in
+ * one buffer (frames of one batch from the caller's thread), else a copy.
+ */
+export function joinPends(pends: Pend[]): Buffer {
+  const first = pends[0]!.data;
+  if (pends.length === 1) return first;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < pends.length; i++) {
+    const d = pends[i]!.data;
+    if (d.buffer !== first.buffer || d.byteOffset !== end) return Buffer.concat(pends.map((p) => p.data));
+    end += d.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
 function open(path: string): Promise<Socket> {
@@ -132,8 +149,7 @@ export class Link {
   send(pends: Pend[]): void {
     const out = this.out!;
     for (const p of pends) this.inflight.push(p);
-    const data = pends.length === 1 ? pends[0]!.data : Buffer.concat(pends.map((p) => p.data));
-    out.write(data, (err) => {
+    out.write(joinPends(pends), (err) => {
       for (const p of pends) p.sent = !err;
     });
   }
@@ -175,23 +191,36 @@ export class Link {
       return;
     }
     const notices = run.indexOf(this.prefix) >= 0;
-    eachFrame(run, (f) => {
-      const end = Math.min(this.inflight.length, this.head + LOOKAHEAD + this.missed);
-      for (let i = this.head; i < end; i++) {
+    // Usually the run is our own frames in the order we wrote them: compare in place, and
+    // settle everything the run confirms at once.
+    let through = -1;
+    let pos = 0;
+    while (pos < run.length) {
+      const nl = run.indexOf(NL, pos);
+      if (nl < 0) break;
+      const len = nl + 1 - pos;
+      const from = through + 1 > this.head ? through + 1 : this.head;
+      const end = Math.min(this.inflight.length, from + LOOKAHEAD + this.missed);
+      let hit = -1;
+      for (let i = from; i < end; i++) {
         const d = this.inflight[i]!.data;
-        if (d.length === f.length && d.equals(f)) {
-          this.confirmThrough(i);
-          return;
+        if (d.length === len && run.compare(d, 0, len, pos, nl + 1) === 0) {
+          hit = i;
+          break;
         }
       }
-      if (notices) this.checkNotice(f);
-    });
+      if (hit >= 0) {
+        this.missed = Math.max(0, this.missed - (hit - from));
+        through = hit;
+      } else if (notices) this.checkNotice(run.subarray(pos, nl + 1));
+      pos = nl + 1;
+    }
+    if (through >= 0) this.confirmThrough(through);
   }
 
   /** The frame at `index` came back through the broker: it and every frame written before it were taken. */
   private confirmThrough(index: number): void {
     const seqs: number[] = [];
-    this.missed = Math.max(0, this.missed - (index - this.head));
     while (this.head <= index) seqs.push(this.inflight[this.head++]!.seq);
     this.compact();
     this.ev.confirmed(seqs);

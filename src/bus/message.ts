@@ -49,7 +49,8 @@ export function createMessage(input: BusMessageInput): BusMessage {
   return validate(input as unknown as Record<string, unknown>, false);
 }
 
-function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
+/** Throws the specific error for a message that failed the combined check in `validate`. */
+function invalid(obj: Record<string, unknown>, fromWire: boolean): never {
   const where = fromWire ? "frame" : "message";
   for (const key of REQUIRED) {
     if (!(key in obj) || obj[key] === undefined || obj[key] === null) {
@@ -66,19 +67,47 @@ function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
   if (obj.data !== undefined && obj.data !== null && !isPlainObject(obj.data)) {
     throw new BusDecodeError(`${where} field "data" must be an object`);
   }
+  throw new BusDecodeError(`${where} field "schema_version" must be an integer`);
+}
+
+let clockMs = -1;
+let clockIso = "";
+/** The current time in ISO-8601, formatted once per millisecond. */
+function nowIso(): string {
+  const ms = Date.now();
+  if (ms !== clockMs) {
+    clockMs = ms;
+    clockIso = new Date(ms).toISOString();
+  }
+  return clockIso;
+}
+
+function validate(obj: Record<string, unknown>, fromWire: boolean): BusMessage {
+  const { agent, topic, summary, source, path, data, id, timestamp } = obj;
   const sv = obj.schema_version;
-  if (sv !== undefined && sv !== null && !Number.isInteger(sv)) {
-    throw new BusDecodeError(`${where} field "schema_version" must be an integer`);
+  // One combined check (every message on a busy bus passes through here); the slow path names the field.
+  if (
+    typeof agent !== "string" ||
+    typeof topic !== "string" ||
+    typeof summary !== "string" ||
+    (source != null && typeof source !== "string") ||
+    (path != null && typeof path !== "string") ||
+    (id != null && typeof id !== "string") ||
+    (timestamp != null && typeof timestamp !== "string") ||
+    (data != null && !isPlainObject(data)) ||
+    (sv != null && !Number.isInteger(sv))
+  ) {
+    invalid(obj, fromWire);
   }
   return {
-    agent: obj.agent as string,
-    topic: obj.topic as string,
-    summary: obj.summary as string,
-    source: (obj.source as string | undefined | null) ?? "",
-    path: (obj.path as string | undefined | null) ?? "",
-    data: (obj.data as Record<string, unknown> | undefined | null) ?? {},
-    id: (obj.id as string | undefined | null) || randomUUID(),
-    timestamp: (obj.timestamp as string | undefined | null) || new Date().toISOString(),
+    agent,
+    topic,
+    summary,
+    source: (source as string | undefined | null) ?? "",
+    path: (path as string | undefined | null) ?? "",
+    data: (data as Record<string, unknown> | undefined | null) ?? {},
+    id: (id as string | undefined | null) || randomUUID(),
+    timestamp: (timestamp as string | undefined | null) || nowIso(),
     schema_version: (sv as number | undefined | null) ?? SCHEMA_VERSION,
   };
 }
@@ -106,6 +135,11 @@ function whereInvalid(parserMessage: string, length: number): string {
 export function decodeFrame(frame: string | Buffer): BusMessage {
   let text = typeof frame === "string" ? frame : frame.toString("utf8");
   if (text.endsWith("\n")) text = text.slice(0, text.endsWith("\r\n") ? -2 : -1);
+  return decodeLine(text);
+}
+
+/** Decode one frame's text, its newline already removed (what a subscription does per frame). */
+export function decodeLine(text: string): BusMessage {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

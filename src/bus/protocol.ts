@@ -25,7 +25,7 @@ export type SubItem =
 export type ToThread =
   | { op: "startBroker"; req: number; path: string; stats: SharedArrayBuffer }
   | { op: "stopBroker"; req: number; path: string; graceMs: number }
-  | { op: "publish"; path: string; seqs: number[]; data: Uint8Array; ends: number[] }
+  | { op: "publish"; path: string; seqs: Float64Array; data: Uint8Array; ends: Float64Array }
   | { op: "elected"; path: string; pid: number; hosted: boolean }
   | { op: "electFailed"; path: string; error: WireError }
   | { op: "subscribe"; req: number; sub: number; path: string; pid: number }
@@ -36,7 +36,7 @@ export type ToThread =
 
 export type FromThread =
   | { op: "reply"; req: number; error?: WireError }
-  | { op: "confirmed"; seqs: number[] }
+  | { op: "confirmed"; seqs: Float64Array }
   | { op: "failed"; seqs: number[]; error: WireError }
   | { op: "elect"; path: string }
   | { op: "frames"; sub: number; data: Uint8Array; items: SubItem[] }

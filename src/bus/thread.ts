@@ -8,7 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Broker, HANDOVER_GRACE_MS, LAG_MS, type LocalSink } from "./broker.js";
 import { fromWire } from "./errors.js";
 import { FrameSplitter, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, eachFrame, type FrameSink } from "./framing.js";
-import { Link, type LinkEvents, type Pend } from "./link.js";
+import { Link, joinPends, type LinkEvents, type Pend } from "./link.js";
 import { readLiveBroker } from "./liveness.js";
 import { noticePrefix, rawNotice } from "./notices.js";
 import { CTRL_EXIT_DONE, toWire, type FromThread, type SubItem, type ToThread } from "./protocol.js";
@@ -29,7 +29,8 @@ function confirm(seqs: number[]): void {
     setImmediate(() => {
       const all = confirmedSeqs;
       confirmedSeqs = [];
-      post({ op: "confirmed", seqs: all });
+      const seqs = Float64Array.from(all);
+      post({ op: "confirmed", seqs }, [seqs.buffer]);
       checkFlush();
     });
   }
@@ -143,7 +144,7 @@ function pump(st: PubState): void {
   if (broker?.listening) {
     const frames = st.outbox;
     st.outbox = [];
-    const buf = frames.length === 1 ? frames[0]!.data : Buffer.concat(frames.map((f) => f.data));
+    const buf = joinPends(frames);
     broker.publishLocal(buf, frames.length, () => confirm(frames.map((f) => f.seq)));
     return;
   }
@@ -194,7 +195,7 @@ function pump(st: PubState): void {
   );
 }
 
-function publish(path: string, seqs: number[], data: Uint8Array, ends: number[]): void {
+function publish(path: string, seqs: Float64Array, data: Uint8Array, ends: Float64Array): void {
   const st = pubState(path);
   const all = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const now = performance.now();
