@@ -108,3 +108,49 @@ test("oversized, unterminated, non-JSON and array frames: the broker keeps servi
   sub.close();
   await closePublishers();
 });
+
+test("a burst of mixed frames decodes frame by frame: ASCII, unicode, invalid UTF-8, 60 KB and bad frames side by side", async (t) => {
+  const dir = tempDir();
+  const path = join(dir.path, "agents-bus.sock");
+  t.after(async () => {
+    await stopHostedBrokers();
+    dir.cleanup();
+  });
+  const sub = await Subscription.open({ path });
+  const sender = await rawClient(path);
+  const frame = (summary: string) => Buffer.from(JSON.stringify({ agent: "raw:1", topic: "finding", summary }) + "\n");
+  const parts: Buffer[] = [];
+  const expect: Array<{ kind: string; summary?: string; raw: Buffer }> = [];
+  for (let i = 0; i < 400; i++) {
+    let b: Buffer;
+    let summary: string | undefined;
+    if (i % 97 === 5) {
+      summary = "big-" + i + "x".repeat(60_000);
+      b = frame(summary);
+    } else if (i % 13 === 3) {
+      summary = `ünïcødé ${i} — 日本 🚀`;
+      b = frame(summary);
+    } else if (i % 17 === 4) {
+      // invalid UTF-8 inside a string: decoded as U+FFFD, the raw bytes kept
+      b = Buffer.concat([Buffer.from(`{"agent":"raw:1","topic":"finding","summary":"bad-${i}-`), Buffer.from([0xe2, 0x82]), Buffer.from('"}\n')]);
+      summary = `bad-${i}-\ufffd`;
+    } else if (i % 19 === 6) {
+      b = Buffer.from(`[${i}]\n`);
+    } else {
+      summary = `plain-${i}`;
+      b = frame(summary);
+    }
+    parts.push(b);
+    expect.push({ kind: summary === undefined ? "bad" : "message", summary, raw: b.subarray(0, b.length - 1) });
+  }
+  sender.write(Buffer.concat(parts));
+  const got = await collect(sub, expect.length, 20_000);
+  sender.destroy();
+  assert.equal(got.length, expect.length);
+  got.forEach((f, i) => {
+    assert.equal(f.kind, expect[i]!.kind, `frame ${i}`);
+    assert.equal(f.message?.summary, expect[i]!.summary, `frame ${i}`);
+    assert.ok(f.kind === "message" || f.kind === "bad");
+    assert.equal(Buffer.compare(f.raw, expect[i]!.raw), 0, `raw bytes of frame ${i}`);
+  });
+});
