@@ -170,4 +170,7 @@ test("conflicts --watch: write frames from two cooperating agents on the bus sho
   await watch.waitFor((o) => o.includes("Agent file-write conflicts"), 10_000, "a live conflict");
   const frame = watch.stdout.slice(watch.stdout.lastIndexOf("every 0.3s"));
   assert.match(frame, new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`));
+  // stopped and gone before the temp home is removed (it writes incidents.jsonl until it exits)
+  watch.kill("SIGKILL");
+  await watch.exited;
 });
