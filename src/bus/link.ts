@@ -62,7 +62,8 @@ export function joinPends(pends: Pend[]): Buffer {
   return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
-function open(path: string): Promise<Socket> {
+/** Connect to a Unix socket; resolves once connected, rejects with the connection error. */
+export function openSocket(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
     const onError = (err: Error) => reject(err);
@@ -109,10 +110,10 @@ export class Link {
 
   /** Connect the witness, then the publishing connection (so the broker knows the witness first). */
   async connect(): Promise<void> {
-    const witness = await open(this.path);
+    const witness = await openSocket(this.path);
     let out: Socket;
     try {
-      out = await open(this.path);
+      out = await openSocket(this.path);
     } catch (err) {
       witness.destroy();
       throw err;

@@ -8,7 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Broker, HANDOVER_GRACE_MS, LAG_MS, type LocalSink } from "./broker.js";
 import { fromWire } from "./errors.js";
 import { FrameSplitter, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, eachFrame, type FrameSink } from "./framing.js";
-import { Link, joinPends, type LinkEvents, type Pend } from "./link.js";
+import { Link, joinPends, openSocket, type LinkEvents, type Pend } from "./link.js";
 import { readLiveBroker } from "./liveness.js";
 import { noticePrefix, rawNotice } from "./notices.js";
 import { CTRL_EXIT_DONE, toWire, type FromThread, type SubItem, type ToThread } from "./protocol.js";
@@ -367,17 +367,6 @@ class LocalFeed implements Feed {
   }
 }
 
-function openSocket(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    const onError = (err: Error) => reject(err);
-    s.once("error", onError);
-    s.once("connect", () => {
-      s.off("error", onError);
-      resolve(s);
-    });
-  });
-}
 
 class Sub {
   readonly q: SubQueue;
