@@ -3,8 +3,7 @@
  * through the registry.
  */
 import { buildRegistry } from "./commands/index.js";
-import type { CommandContext } from "./shell/command.js";
-import { askLine, Interrupter } from "./shell/io.js";
+import { commandContext, Interrupter } from "./shell/io.js";
 import { cliHelpText, runWords } from "./shell/run.js";
 import { opensreHome } from "./util/home.js";
 import { flushOutput, guardOutput, rawOutput } from "./term/output.js";
@@ -33,17 +32,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0]!.startsWith("/") && argv[0]!.length > 1) argv = [argv[0]!.slice(1), ...argv.slice(1)];
   const interrupter = new Interrupter(stdin, () => process.exit(130));
   try {
-    const ctx: CommandContext = {
-      home,
-      env,
-      stdin,
-      stdout,
-      stderr,
-      signal: interrupter.signal,
-      interactive: false,
-      onKey: (l) => interrupter.onKey(l),
-      prompt: (q) => askLine(stdin, rawOutput(stdout), q, interrupter.signal),
-    };
+    const ctx = commandContext({ home, env, stdin, stdout, stderr, interactive: false }, interrupter, rawOutput(stdout));
     return await runWords(registry, argv, ctx);
   } finally {
     interrupter.dispose();

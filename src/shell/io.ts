@@ -79,6 +79,23 @@ export class Interrupter {
  * Ask one question and read one line from `input`; "" at end of input. `output` is the raw
  * terminal (readline draws the line with cursor controls); the question passes the sanitiser.
  */
+/**
+ * The context one command runs in: Ctrl+C and single keys go through `interrupter`, and questions are drawn on
+ * `promptOutput` (the terminal's raw stream: readline moves the cursor itself).
+ */
+export function commandContext(
+  base: Pick<CommandContext, "home" | "env" | "stdin" | "stdout" | "stderr" | "interactive">,
+  interrupter: Interrupter,
+  promptOutput: OutputStream,
+): CommandContext {
+  return {
+    ...base,
+    signal: interrupter.signal,
+    onKey: (l) => interrupter.onKey(l),
+    prompt: (q) => askLine(base.stdin, promptOutput, q, interrupter.signal),
+  };
+}
+
 export function askLine(input: Input, output: OutputStream, question: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve) => {
     const rl = createInterface({ input, output, terminal: Boolean(input.isTTY) });

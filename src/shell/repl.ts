@@ -5,7 +5,7 @@ import type { CommandRegistry } from "./registry.js";
 import { completeLine, type CompletionSource } from "./complete.js";
 import { installHistorySearch } from "./search.js";
 import { appendHistory, loadHistory, HISTORY_LIMIT } from "./history.js";
-import { askLine, Interrupter } from "./io.js";
+import { commandContext, Interrupter } from "./io.js";
 import { BUILTINS, runWords } from "./run.js";
 import { tokenize } from "./tokenize.js";
 import { ensureHome } from "../util/home.js";
@@ -160,17 +160,7 @@ export async function runShell(opts: ShellOptions): Promise<number> {
       commandRunning = true;
       const interrupter = new Interrupter(stdin);
       try {
-        const ctx: CommandContext = {
-          home,
-          env,
-          stdin,
-          stdout,
-          stderr,
-          signal: interrupter.signal,
-          interactive: true,
-          onKey: (l) => interrupter.onKey(l),
-          prompt: (q) => askLine(stdin, term, q, interrupter.signal),
-        };
+        const ctx = commandContext({ home, env, stdin, stdout, stderr, interactive: true }, interrupter, term);
         exitCode = await runWords(registry, words, ctx);
       } finally {
         interrupter.dispose();

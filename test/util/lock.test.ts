@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -59,9 +59,17 @@ try {
   resetLockBackend();
 }
 
-function use(name: "addon" | "flock" | "perl"): void {
+/** Force the lock backend `name` for the rest of test `t`; returns a temp dir removed when it ends. */
+function useBackend(t: TestContext, name: "addon" | "flock" | "perl"): string {
+  const dir = tempDir();
+  t.after(dir.cleanup);
   process.env.OPENSRE_LOCK = name;
   resetLockBackend();
+  t.after(() => {
+    delete process.env.OPENSRE_LOCK;
+    resetLockBackend();
+  });
+  return dir.path;
 }
 
 test("the addon loads from its prebuilt binary on this machine (no compiler needed)", () => {
@@ -73,14 +81,8 @@ test("the addon loads from its prebuilt binary on this machine (no compiler need
 
 for (const name of backends) {
   test(`${name}: a lock held by Python's fcntl.flock keeps us out until Python releases it, and ours keeps Python out`, async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
-    use(name);
-    t.after(() => {
-      delete process.env.OPENSRE_LOCK;
-      resetLockBackend();
-    });
-    const path = join(dir.path, "agents-bus.sock.lock");
+    const dir = useBackend(t, name);
+    const path = join(dir, "agents-bus.sock.lock");
 
     const py = await pyHold(path);
     let entered = false;
@@ -98,14 +100,8 @@ for (const name of backends) {
   });
 
   test(`${name}: callers in one process queue, a throwing callback releases the lock, the file is 0600`, async (t) => {
-    const dir = tempDir();
-    t.after(dir.cleanup);
-    use(name);
-    t.after(() => {
-      delete process.env.OPENSRE_LOCK;
-      resetLockBackend();
-    });
-    const path = join(dir.path, "x.lock");
+    const dir = useBackend(t, name);
+    const path = join(dir, "x.lock");
     const order: string[] = [];
     const slow = withFileLock(path, async () => {
       order.push("a+");

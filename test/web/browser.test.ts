@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -44,7 +44,8 @@ async function seq(page: Page): Promise<number> {
   return Number(await page.evaluate(() => document.body.dataset.seq ?? "0"));
 }
 
-test("the dashboard in Chromium: token, live fake agent, charts, hostile text inert, ack shows in the CLI, kill with confirmation", { skip, timeout: 180_000 }, async (t) => {
+/** A temp home, a fake `claude` (a copy of sleep) in bin/ and the agent's folder work/<folder>; removed when `t` ends. */
+function fakeAgentHome(t: TestContext, folder: string) {
   const dir = tempDir();
   t.after(dir.cleanup);
   const home = join(dir.path, "home");
@@ -52,14 +53,23 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   const bin = join(dir.path, "bin");
   mkdirSync(bin);
   copyFileSync("/bin/sleep", join(bin, "claude"));
-  // the agent's folder name is hostile too (shown as the agent's folder in conflicts and filters)
-  const shop = join(dir.path, "work", "shop<b>bold</b>");
+  const shop = join(dir.path, "work", folder);
   mkdirSync(shop, { recursive: true });
+  return { home, env, bin, shop };
+}
 
+/** The real `opensre agents web` on port 0, killed when `t` ends; resolves to the URL it prints. */
+async function startWeb(t: TestContext, env: NodeJS.ProcessEnv): Promise<string> {
   const web = new CliProcess(["agents", "web", "--port", "0"], { env });
   t.after(() => web.kill("SIGKILL"));
   await web.waitFor((o) => /dashboard on http:\/\/\S+/.test(o), 30_000, "the dashboard's URL");
-  const url = /dashboard on (http:\/\/\S+)/.exec(web.stdout)![1]!;
+  return /dashboard on (http:\/\/\S+)/.exec(web.stdout)![1]!;
+}
+
+test("the dashboard in Chromium: token, live fake agent, charts, hostile text inert, ack shows in the CLI, kill with confirmation", { skip, timeout: 180_000 }, async (t) => {
+  // the agent's folder name is hostile too (shown as the agent's folder in conflicts and filters)
+  const { home, env, bin, shop } = fakeAgentHome(t, "shop<b>bold</b>");
+  const url = await startWeb(t, env);
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}$/);
 
   const browser = await launchBrowser();
@@ -176,15 +186,7 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
 });
 
 test("the day and week charts show the history store's series of the agent", { skip, timeout: 180_000 }, async (t) => {
-  const dir = tempDir();
-  t.after(dir.cleanup);
-  const home = join(dir.path, "home");
-  const env = isolatedEnv(home);
-  const bin = join(dir.path, "bin");
-  mkdirSync(bin);
-  copyFileSync("/bin/sleep", join(bin, "claude"));
-  const shop = join(dir.path, "work", "billing");
-  mkdirSync(shop, { recursive: true });
+  const { home, env, bin, shop } = fakeAgentHome(t, "billing");
 
   // a session that worked three and two hours ago: nothing in the live hour, all of it in the store
   const now = Date.now();
@@ -208,10 +210,7 @@ test("the day and week charts show the history store's series of the agent", { s
   writeFileSync(join(project, `${SESSION}.jsonl`), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
   await registerAgent(home, { pid: agent.pid!, name: "billing-bot", provider: "claude-code" });
 
-  const web = new CliProcess(["agents", "web", "--port", "0"], { env });
-  t.after(() => web.kill("SIGKILL"));
-  await web.waitFor((o) => /dashboard on http:\/\/\S+/.test(o), 30_000, "the dashboard's URL");
-  const url = /dashboard on (http:\/\/\S+)/.exec(web.stdout)![1]!;
+  const url = await startWeb(t, env);
   const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, timezoneId: "UTC" });
