@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CliProcess } from "../helpers/cli.js";
-import { OUT_DIR, isolatedEnv, tempDir } from "../helpers/env.js";
+import { OUT_DIR, isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { until } from "../helpers/bus-raw.js";
 
 const PEER = join(OUT_DIR, "test", "helpers", "bus-peer.js");
@@ -32,23 +32,23 @@ test("SIGTERM to `agents bus` hosting the broker: it hands over, the next client
   const socket = join(dir.path, "agents-bus.sock");
   const host = new CliProcess(["agents", "bus"], { env });
   t.after(() => host.kill("SIGKILL"));
-  await host.waitForOutput(HEADER, 30_000);
+  await host.waitForOutput(HEADER, WAIT_MS);
   const viewer = new CliProcess(["agents", "bus"], { env });
   t.after(() => viewer.kill("SIGKILL"));
-  await viewer.waitForOutput(HEADER, 30_000);
+  await viewer.waitForOutput(HEADER, WAIT_MS);
   assert.equal(readFileSync(socket + ".pid", "utf8"), String(host.child.pid));
   const stream = peer("stream", socket, env);
   t.after(() => stream.child.kill("SIGKILL"));
   await until(() => stream.lines.includes(`ready ${stream.child.pid}`), 20_000, "the publisher");
-  await viewer.waitFor((o) => peerLines(o) >= 5, 20_000, "frames before the handover");
+  await viewer.waitFor((o) => peerLines(o) >= 5, WAIT_MS, "frames before the handover");
 
   host.kill("SIGTERM");
   const ended = await host.exited;
   assert.deepEqual(ended, { code: null, signal: "SIGTERM" }, "ends as killed by the signal, after handing over");
   assert.equal(host.stderr, "");
-  await viewer.waitForOutput(`· bus broker (pid ${host.child.pid}) stopped; attached to pid `, 20_000);
+  await viewer.waitForOutput(`· bus broker (pid ${host.child.pid}) stopped; attached to pid `, WAIT_MS);
   const seen = peerLines(viewer.stdout);
-  await viewer.waitFor((o) => peerLines(o) >= seen + 5, 20_000, "frames after the handover");
+  await viewer.waitFor((o) => peerLines(o) >= seen + 5, WAIT_MS, "frames after the handover");
 
   stream.child.stdin!.write("stop\n");
   await until(() => stream.lines.some((l) => l.startsWith("done ")), 20_000, () => `the publisher's report (${stream.lines.slice(-3).join(" | ")})`);

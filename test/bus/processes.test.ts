@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { OUT_DIR, isolatedEnv, tempDir } from "../helpers/env.js";
+import { OUT_DIR, isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { Broker, closePublishers, ensureBroker, publish, stopHostedBrokers } from "../../src/bus/index.js";
 
 const PEER = join(OUT_DIR, "test", "helpers", "bus-peer.js");
@@ -33,13 +33,13 @@ test("the seed's raw-socket Python publisher reaches `opensre agents bus --json`
   const env = isolatedEnv(dir.path);
   const json = new CliProcess(["agents", "bus", "--json"], { env });
   t.after(() => json.kill("SIGKILL"));
-  await json.waitForOutput("tailing /agents bus — Ctrl-C to exit\n", 30_000);
+  await json.waitForOutput("tailing /agents bus — Ctrl-C to exit\n", WAIT_MS);
   const plainView = new CliProcess(["agents", "bus"], { env });
   t.after(() => plainView.kill("SIGKILL"));
-  await plainView.waitForOutput("tailing /agents bus — Ctrl-C to exit\n", 30_000);
+  await plainView.waitForOutput("tailing /agents bus — Ctrl-C to exit\n", WAIT_MS);
   const py = spawnSync("python3", ["-c", SEED_PUBLISHER], { env, encoding: "utf8" });
   assert.equal(py.status, 0, py.stderr);
-  await json.waitFor((o) => o.split("\n").length >= 3, 10_000, "the frame");
+  await json.waitFor((o) => o.split("\n").length >= 3, WAIT_MS, "the frame");
   const frame = JSON.parse(json.stdout.split("\n")[1]!);
   assert.equal(frame.agent, "claude-code:8421");
   assert.equal(frame.summary, "null deref on missing token");
@@ -136,10 +136,10 @@ test("a broker killed with SIGKILL: the next publish re-elects at once and repla
   const env = isolatedEnv(dir.path);
   const socket = join(dir.path, "agents-bus.sock");
   const broker = new CliProcess(["agents", "bus"], { env });
-  await broker.waitForOutput("tailing /agents bus", 30_000);
+  await broker.waitForOutput("tailing /agents bus", WAIT_MS);
   const other = new CliProcess(["agents", "bus"], { env });
   t.after(() => other.kill("SIGKILL"));
-  await other.waitForOutput("tailing /agents bus", 30_000);
+  await other.waitForOutput("tailing /agents bus", WAIT_MS);
   assert.equal(readFileSync(socket + ".pid", "utf8"), String(broker.child.pid));
   broker.kill("SIGKILL");
   await broker.exited;

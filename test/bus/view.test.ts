@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { CLI, isolatedEnv, tempDir } from "../helpers/env.js";
+import { CLI, isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { PtySession } from "../helpers/pty.js";
 import { rawClient, until, writeAll } from "../helpers/bus-raw.js";
 
@@ -45,10 +45,10 @@ test("`bus --json` on a terminal shows the same data inert: C1 and bidi controls
   const env = isolatedEnv(dir.path);
   const pty = new PtySession(env, ["agents", "bus", "--json"]);
   t.after(() => pty.kill());
-  await pty.waitFor("tailing /agents bus", 20_000);
+  await pty.waitFor("tailing /agents bus", WAIT_MS);
   const pub = await rawClient(join(dir.path, "agents-bus.sock"));
   pub.write(hostileFrame());
-  await pty.waitFor('"path":"x.py:1"', 10_000);
+  await pty.waitFor('"path":"x.py:1"', WAIT_MS);
   assert.ok(pty.raw.includes('{"agent":"evil\\u009b31m:1","topic":"finding","summary":"a\\u202eb \ufffd","path":"x.py:1","data":{}}'), pty.raw);
   assert.ok(pty.raw.includes("warning: a frame holds invalid UTF-8, shown as U+FFFD on this terminal; redirect the output for the exact bytes"));
   assert.equal(/[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/.test(pty.raw), false, "no raw C1 or bidi control reached the terminal");
@@ -61,13 +61,13 @@ test("the human view escapes C0, C1 and bidi controls in every field, and a bad 
   const env = isolatedEnv(dir.path);
   const view = new CliProcess(["agents", "bus"], { env });
   t.after(() => view.kill("SIGKILL"));
-  await view.waitForOutput(HEADER, 20_000);
+  await view.waitForOutput(HEADER, WAIT_MS);
   const pub = await rawClient(join(dir.path, "agents-bus.sock"));
   pub.write('\x1b]52;c;SGVsbG8=\x07 not json at all\n');
   pub.write('{"agent":"evil\u009b31m:1","topic":"finding","summary":"a\u202eb\\u001b[2J","path":"\u2066x.py"}\n');
-  await view.waitFor((o) => o.includes("evil"), 10_000, "the frame");
+  await view.waitFor((o) => o.includes("evil"), WAIT_MS, "the frame");
   assert.ok(view.stdout.includes("[evil\\x9b31m:1] \\u2066x.py — a\\u202eb\\x1b[2J\n"), view.stdout);
-  await view.waitFor((_o, e) => e.includes("warning:"), 10_000, "the warning");
+  await view.waitFor((_o, e) => e.includes("warning:"), WAIT_MS, "the warning");
   assert.equal(view.stderr, "warning: skipped a bad frame: frame is not valid JSON (unexpected character)\n");
   pub.destroy();
 });
@@ -79,7 +79,7 @@ test("a process hosting the broker, flooded with 60 KB frames, never cuts off it
   const socket = join(dir.path, "agents-bus.sock");
   const host = new CliProcess(["agents", "bus"], { env });
   t.after(() => host.kill("SIGKILL"));
-  await host.waitForOutput(HEADER, 20_000);
+  await host.waitForOutput(HEADER, WAIT_MS);
   assert.equal(readFileSync(socket + ".pid", "utf8"), String(host.child.pid));
   const flooder = await rawClient(socket);
   flooder.on("data", () => undefined);
@@ -89,7 +89,7 @@ test("a process hosting the broker, flooded with 60 KB frames, never cuts off it
   flooder.destroy();
   const probe = await runCli(["agents", "publish", "--agent", "probe:1", "--summary", "after the flood"], { env });
   assert.equal(probe.code, 0, probe.stderr);
-  await host.waitForOutput("[probe:1] after the flood\n", 20_000);
+  await host.waitForOutput("[probe:1] after the flood\n", WAIT_MS);
   assert.equal(host.child.exitCode, null, "the host still runs");
   assert.doesNotMatch(host.stderr, /went away|disconnected/);
   assert.equal(readFileSync(socket + ".pid", "utf8"), String(host.child.pid), "and still hosts the broker");

@@ -3,19 +3,24 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { CliProcess, runCli } from "../helpers/cli.js";
+import { rawClient, writeAll } from "../helpers/bus-raw.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
+import { brokerHostedBy, scope, stopChild } from "../helpers/scope.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { detectConflicts } from "../../src/conflicts/detect.js";
 import type { AgentRef, WriteEvent } from "../../src/conflicts/model.js";
 import { normalizePath } from "../../src/conflicts/paths.js";
+import { busSocketPath } from "../../src/bus/paths.js";
+import { createMessage, encodeMessage } from "../../src/bus/message.js";
 
 const CLAUDE_SESSION = "22222222-3333-4444-8555-666666666666";
 const CODEX_SESSION = "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-function setup(t: { after: (f: () => void) => void }) {
+function setup(t: { after: (f: () => unknown) => void }) {
+  const { defer } = scope(t);
   const dir = tempDir();
-  t.after(dir.cleanup);
+  defer(dir.cleanup);
   const bin = join(dir.path, "bin");
   mkdirSync(bin);
   const repo = join(dir.path, "work", "shop");
@@ -29,7 +34,7 @@ function setup(t: { after: (f: () => void) => void }) {
   const env = isolatedEnv(home);
   copyFileSync("/bin/sleep", join(bin, "claude"));
   copyFileSync("/bin/sleep", join(bin, "codex"));
-  return { dir: dir.path, bin, repo, home, env };
+  return { dir: dir.path, bin, repo, home, env, defer };
 }
 
 function agentProc(bin: string, name: string, cwd: string): ChildProcess {
@@ -66,11 +71,11 @@ function codexPatch(env: NodeJS.ProcessEnv, cwd: string, relPath: string, at: nu
 }
 
 test("two agents editing one file within the window: one conflict naming both (relative, absolute and symlinked paths meet), and an incident", async (t) => {
-  const { dir, bin, repo, home, env } = setup(t);
+  const { dir, bin, repo, home, env, defer } = setup(t);
   const claude = agentProc(bin, "claude", repo);
   const codex = agentProc(bin, "codex", repo);
-  t.after(() => claude.kill("SIGKILL"));
-  t.after(() => codex.kill("SIGKILL"));
+  defer(() => stopChild(claude));
+  defer(() => stopChild(codex));
   await new Promise((r) => setTimeout(r, 200));
   const now = Date.now();
   claudeEdit(env, repo, join(dir, "link", "services", "auth.py"), now - 4000); // through the symlink
@@ -98,11 +103,11 @@ test("two agents editing one file within the window: one conflict naming both (r
 });
 
 test("writes further apart than the window are not a conflict; --since looks back through transcript history", async (t) => {
-  const { bin, repo, env } = setup(t);
+  const { bin, repo, env, defer } = setup(t);
   const claude = agentProc(bin, "claude", repo);
   const codex = agentProc(bin, "codex", repo);
-  t.after(() => claude.kill("SIGKILL"));
-  t.after(() => codex.kill("SIGKILL"));
+  defer(() => stopChild(claude));
+  defer(() => stopChild(codex));
   await new Promise((r) => setTimeout(r, 200));
   const now = Date.now();
   claudeEdit(env, repo, join(repo, "services", "auth.py"), now - 40_000);
@@ -145,32 +150,31 @@ test("paths: relative meets absolute, symlinks resolve, a missing file keeps its
 });
 
 test("conflicts --watch: write frames from two cooperating agents on the bus show up live as a conflict", async (t) => {
-  const { repo, env } = setup(t);
-  const { CliProcess } = await import("../helpers/cli.js");
-  const { publish, closePublishers } = await import("../../src/bus/client.js");
+  const { repo, env, defer } = setup(t);
   const watch = new CliProcess(["agents", "conflicts", "--watch", "--interval", "0.3"], { env });
-  t.after(() => watch.kill("SIGKILL"));
+  // stopped and gone before the temp home is removed (it appends incidents.jsonl until it exits)
+  defer(() => stopChild(watch.child));
   await watch.waitForOutput("no conflicts detected");
-  // publish only once the watch process hosts the broker (else this test process would elect one and stay alive)
-  const { busPidPath, busSocketPath } = await import("../../src/bus/paths.js");
-  const { readFileSync: read } = await import("node:fs");
-  const pidFile = busPidPath(busSocketPath(env));
-  for (let i = 0; i < 100; i++) {
+  // the frames go to the watch process's broker through a bare socket: this test process never elects, so never
+  // hosts a broker that would outlive the test (the library's publish would elect one here if none were live)
+  const socket = busSocketPath(env);
+  await brokerHostedBy(socket, watch.child.pid!);
+  const pub = await rawClient(socket);
+  defer(() => pub.destroy());
+  const frame = (agent: string, path: string, data: Record<string, unknown>) =>
+    Buffer.from(encodeMessage(createMessage({ agent, topic: "write", summary: "edited", path, data })) + "\n");
+  // the watch process's own subscription may reach its broker after this connection did (a frame is delivered only to
+  // the subscribers connected when it arrives): the same two writes are sent again until the conflict shows
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    await writeAll(pub, [frame("alpha:4001", "services/auth.py", { cwd: repo }), frame("beta:4002", join(repo, "services", "auth.py"), {})]);
     try {
-      if (read(pidFile, "utf8").trim() === String(watch.child.pid)) break;
-    } catch {
-      /* not yet */
+      await watch.waitFor((o) => o.includes("Agent file-write conflicts"), Math.min(2000, Math.max(0, deadline - Date.now())), "a live conflict");
+      break;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
     }
-    await new Promise((r) => setTimeout(r, 50));
   }
-  assert.equal(read(pidFile, "utf8").trim(), String(watch.child.pid));
-  await publish({ agent: "alpha:4001", topic: "write", summary: "edited", path: "services/auth.py", data: { cwd: repo } }, { env });
-  await publish({ agent: "beta:4002", topic: "write", summary: "edited", path: join(repo, "services", "auth.py") }, { env });
-  await closePublishers();
-  await watch.waitFor((o) => o.includes("Agent file-write conflicts"), 10_000, "a live conflict");
-  const frame = watch.stdout.slice(watch.stdout.lastIndexOf("every 0.3s"));
-  assert.match(frame, new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`));
-  // stopped and gone before the temp home is removed (it writes incidents.jsonl until it exits)
-  watch.kill("SIGKILL");
-  await watch.exited;
+  const shown = watch.stdout.slice(watch.stdout.lastIndexOf("every 0.3s"));
+  assert.match(shown, new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`));
 });

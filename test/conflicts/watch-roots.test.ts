@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CliProcess } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { chooseWatchRoots, MAX_WATCH_ROOTS, watchRoot } from "../../src/conflicts/watcher.js";
 
 /** inotify watches held by a process (one per watched directory). */
@@ -60,12 +60,12 @@ test("conflicts --watch with an agent whose cwd is /: the file system is not wat
   await new Promise((r) => setTimeout(r, 200));
   const watch = new CliProcess(["agents", "conflicts", "--watch", "--interval", "0.3"], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitFor((o, e) => e.includes(`(pid ${agent.pid}): / is not inside a git repository`), 60_000, "the refusal");
+  await watch.waitFor((o, e) => e.includes(`(pid ${agent.pid}): / is not inside a git repository`), WAIT_MS, "the refusal");
   assert.match(watch.stderr, new RegExp(`^warning: not watching the disk for [^\\n]*\\(pid ${agent.pid}\\): / is not inside a git repository \\(its writes are seen through the bus only\\)$`, "m"));
   await watch.waitForOutput("no conflicts detected");
   // a second refresh warns no more about it
   const shown = watch.stdout.split("every 0.3s").length;
-  await watch.waitFor((o) => o.split("every 0.3s").length > shown + 1, 60_000, "two more refreshes");
+  await watch.waitFor((o) => o.split("every 0.3s").length > shown + 1, WAIT_MS, "two more refreshes");
   assert.equal(watch.stderr.split(`(pid ${agent.pid}): / is not`).length, 2, "warned once");
   assert.ok(inotifyWatches(watch.child.pid!) < 50, `inotify watches: ${inotifyWatches(watch.child.pid!)}`);
   watch.kill("SIGINT");

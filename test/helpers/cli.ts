@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { CLI, WAIT_MS } from "./env.js";
+import { CLI, WAIT_MS, trackChild } from "./env.js";
 
 export interface CliResult {
   code: number | null;
@@ -59,6 +59,7 @@ export class CliProcess {
         resolve({ code, signal });
       });
     });
+    trackChild(opts.env, opts.cwd, this.exited, () => this.kill("SIGKILL"));
   }
 
   private wake(): void {
@@ -91,5 +92,11 @@ export class CliProcess {
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  /** Kill it and resolve once it has exited. */
+  async stop(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    this.kill(signal);
+    await this.exited;
   }
 }

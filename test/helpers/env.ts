@@ -22,9 +22,47 @@ export const FIXTURES = resolve(REPO_ROOT, "test", "fixtures");
  * A fresh temp directory, removed by `cleanup()`. Unix socket paths are limited to
  * ~107 bytes, so these stay short (`/tmp/osre-XXXXXX`).
  */
-export function tempDir(prefix = "osre-"): { path: string; cleanup: () => void } {
+export function tempDir(prefix = "osre-"): { path: string; cleanup: () => Promise<void> } {
   const path = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  const remove = () => rmSync(path, { recursive: true, force: true, maxRetries: 5 });
+  return {
+    path,
+    // the children still writing into it stop first (node:test runs `t.after` hooks in the order they were
+    // registered, so a temp home registered first is cleaned up before the later hooks kill its processes)
+    cleanup: () => {
+      const inside = [...liveChildren].filter((c) => c.dirs.some((d) => d === path || d.startsWith(path + "/")));
+      if (inside.length === 0) {
+        remove();
+        return Promise.resolve();
+      }
+      return Promise.all(inside.map((c) => c.stop())).then(remove);
+    },
+  };
+}
+
+/** A long-running child started by a test helper (CLI process, pseudo-terminal session) until it exits. */
+export interface LiveChild {
+  /** The directories it writes into: its home and working directory. */
+  dirs: string[];
+  /** Kill it and resolve once it has exited. */
+  stop(): Promise<void>;
+}
+
+/** Children of the helpers that are still running; `tempDir().cleanup` stops those inside its directory. */
+export const liveChildren = new Set<LiveChild>();
+
+/** Track a child until `exited` settles; the directories are its home(s) and cwd. */
+export function trackChild(env: NodeJS.ProcessEnv, cwd: string | undefined, exited: Promise<unknown>, kill: () => void): void {
+  const dirs = [env.OPENSRE_HOME, env.HOME, cwd].filter((d): d is string => typeof d === "string" && d !== "");
+  const c: LiveChild = {
+    dirs,
+    stop: async () => {
+      kill();
+      await exited;
+    },
+  };
+  liveChildren.add(c);
+  void exited.finally(() => liveChildren.delete(c));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { CLI, WAIT_MS } from "./env.js";
+import { CLI, WAIT_MS, trackChild } from "./env.js";
 
 const require = createRequire(import.meta.url);
 
@@ -46,6 +46,7 @@ export class PtySession {
         resolve(e.exitCode);
       }),
     );
+    trackChild(env, process.cwd(), this.exited, () => this.kill());
   }
 
   get pid(): number {
@@ -81,5 +82,12 @@ export class PtySession {
     } catch {
       /* already gone */
     }
+  }
+
+  /** Kill it and wait until it has exited (before its temp home is removed). */
+  async stop(): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.kill();
+    await this.exited;
   }
 }

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { CLI } from "./env.js";
+import { CLI, trackChild } from "./env.js";
 
 const require = createRequire(import.meta.url);
 
@@ -77,6 +77,7 @@ export class ScreenSession {
         resolve(e.exitCode);
       }),
     );
+    trackChild(opts.env, opts.cwd, this.exited, () => this.kill());
   }
 
   get pid(): number {

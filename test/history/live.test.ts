@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ScreenSession } from "../helpers/screen.js";
-import { tempDir } from "../helpers/env.js";
+import { tempDir, WAIT_MS } from "../helpers/env.js";
 import { makeFleet } from "../tui/fixture.js";
 import { LIVE_OBJECTIVES_EVERY_MS, LiveObjectives } from "../../src/history/live.js";
 import { HistoryRecorder } from "../../src/history/recorder.js";
@@ -27,7 +27,7 @@ test("the live view's details page shows each windowed objective's budget left a
   s.write("\r");
   await s.waitForText(`${alpha} (pid ${f.alpha.pid}) · claude-code`);
   // the first figures come after the store has read the transcript (in the background)
-  await s.waitForText(/success +≥ 99% over 7d +ok +budget left 100\.0% · burn 1h 0\.0×, 7d 0\.0× · attained 100\.0%/, 30_000);
+  await s.waitForText(/success +≥ 99% over 7d +ok +budget left 100\.0% · burn 1h 0\.0×, 7d 0\.0× · attained 100\.0%/, WAIT_MS);
   const screen = s.screen();
   assert.match(screen, /spend +≤ \$5\.00\/h in 95% of hours over 7d +ok +budget left 100\.0% · burn 1h 0\.0×, 7d 0\.0× · attained 100\.0%/);
   assert.match(screen, /cost +budget \$5\.00\/h +ok/, "the threshold SLO is still shown");

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { CLI, REPO_ROOT, tempDir } from "../helpers/env.js";
+import { CLI, REPO_ROOT, tempDir, WAIT_MS } from "../helpers/env.js";
 import { plain } from "../helpers/pty.js";
 import { ScreenSession } from "../helpers/screen.js";
 import { FIXTURES, type Fixture, type FixtureContext, type RunHandle } from "./fixtures.js";
@@ -318,7 +318,7 @@ async function runInteractive(all: Step[], fx: FixtureContext, handle: (h: RunHa
       command: "opensre",
     };
     let mark = 0;
-    await waitUntil(() => atPrompt(0) || exited, 15_000, "the first prompt", out);
+    await waitUntil(() => atPrompt(0) || exited, WAIT_MS, "the first prompt", out);
     for (const step of all.slice(1)) {
       if (step.kind !== "input" || step.text === "" ) continue;
       mark = out.text.length;

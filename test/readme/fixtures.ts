@@ -10,7 +10,7 @@ import { connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { registerAgent } from "../../src/fleet/registry.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
-import { CLI } from "../helpers/env.js";
+import { CLI, WAIT_MS } from "../helpers/env.js";
 
 export interface FixtureContext {
   /** The temp dir of this run (removed afterwards). */
@@ -278,10 +278,10 @@ export const FIXTURES: Record<string, Fixture> = {
     },
     async during(fx, run) {
       if (!run.command.startsWith("opensre agents watch")) return;
-      await run.waitFor(" opened: ", 20_000);
+      await run.waitFor(" opened: ", WAIT_MS);
       agents.get(fx)?.kill("SIGKILL");
       // the notify command of the resolve has run before the README's Ctrl+C
-      await run.waitFor(" resolved ", 20_000);
+      await run.waitFor(" resolved ", WAIT_MS);
       const log = join(fx.home, "incidents.jsonl");
       for (let i = 0; i < 500 && !(existsSync(log) && readFileSync(log, "utf8").split("\n").length > 2); i++) await new Promise((r) => setTimeout(r, 20));
     },

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { PtySession } from "../helpers/pty.js";
 import { isPidAlive } from "../../src/util/pid.js";
 
@@ -99,30 +99,30 @@ test("the shell: Tab completes flags, incident ids and the live fleet's pids; Ct
   await pty.waitFor("> ");
   let mark = pty.text.length;
   pty.write("/agents incidents sh\t");
-  await pty.waitFor("/agents incidents show ", 10_000, mark);
+  await pty.waitFor("/agents incidents show ", WAIT_MS, mark);
   pty.write("\t");
-  await pty.waitFor("/agents incidents show 07745542 ", 10_000, mark);
+  await pty.waitFor("/agents incidents show 07745542 ", WAIT_MS, mark);
   pty.write("\x15"); // Ctrl+U: clear the line
   mark = pty.text.length;
   pty.write("/agents trace 1 --tr\t");
-  await pty.waitFor("/agents trace 1 --transcript ", 10_000, mark);
+  await pty.waitFor("/agents trace 1 --transcript ", WAIT_MS, mark);
   pty.write("\x15");
   mark = pty.text.length;
   pty.write("/agents trace \t");
   await new Promise((r) => setTimeout(r, 500)); // two Tabs in one write would read as pasted text
   pty.write("\t");
-  await pty.waitFor(new RegExp(`(^|\\s)${agent.pid}(\\s|$)`), 10_000, mark);
+  await pty.waitFor(new RegExp(`(^|\\s)${agent.pid}(\\s|$)`), WAIT_MS, mark);
   pty.write("\x15");
 
   mark = pty.text.length;
   pty.write("\x12bud");
-  await pty.waitFor("(reverse-i-search)'bud': /agents budget", 10_000, mark);
+  await pty.waitFor("(reverse-i-search)'bud': /agents budget", WAIT_MS, mark);
   pty.write("\r");
-  await pty.waitFor("no per-agent budgets configured.", 10_000, mark);
-  await pty.waitFor("> ", 10_000, pty.text.lastIndexOf("no per-agent budgets"));
+  await pty.waitFor("no per-agent budgets configured.", WAIT_MS, mark);
+  await pty.waitFor("> ", WAIT_MS, pty.text.lastIndexOf("no per-agent budgets"));
   mark = pty.text.length;
   pty.write("\x12zzz");
-  await pty.waitFor("(failed reverse-i-search)'zzz'", 10_000, mark);
+  await pty.waitFor("(failed reverse-i-search)'zzz'", WAIT_MS, mark);
   pty.write("\x07"); // Ctrl+G gives the line back
   pty.write("/exit\r");
   assert.equal(await pty.exited, 0);

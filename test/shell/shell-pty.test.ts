@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PtySession } from "../helpers/pty.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { runCli } from "../helpers/cli.js";
 
 test("the shell runs /help, reports unknown commands, clears a line on Ctrl+C, exits on Ctrl+D and keeps history", async (t) => {
@@ -17,11 +17,11 @@ test("the shell runs /help, reports unknown commands, clears a line on Ctrl+C, e
   await pty.waitFor(/\/exit +leave the shell \(or \/quit, or Ctrl\+D\)/);
   let mark = pty.text.length;
   pty.write("/nothing here\r");
-  await pty.waitFor("unknown command: /nothing here  (try /help)", 10_000, mark);
+  await pty.waitFor("unknown command: /nothing here  (try /help)", WAIT_MS, mark);
   mark = pty.text.length;
   pty.write("half typed\x03");
-  await pty.waitFor("^C", 10_000, mark);
-  await pty.waitFor("> ", 10_000, mark);
+  await pty.waitFor("^C", WAIT_MS, mark);
+  await pty.waitFor("> ", WAIT_MS, mark);
   pty.write("\x04");
   assert.equal(await pty.exited, 0);
   const history = readFileSync(join(dir.path, "history"), "utf8");

@@ -5,18 +5,21 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, openSync, readFile
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
 import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
+import { scope, stopChild } from "../helpers/scope.js";
 import { PtySession } from "../helpers/pty.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
-import { subscribe, closePublishers } from "../../src/bus/client.js";
+import { subscribe, publish, closePublishers } from "../../src/bus/client.js";
+import { stopHostedBrokers } from "../../src/bus/election.js";
 import type { BusMessage } from "../../src/bus/message.js";
 import type { Incident } from "../../src/slo/incidents.js";
 import { registerAgent } from "../../src/fleet/registry.js";
 
 const SESSION = "11111111-2222-4333-8444-555555555555";
 
-function setup(t: { after: (f: () => void) => void }) {
+function setup(t: { after: (f: () => unknown) => void }) {
+  const { defer } = scope(t);
   const dir = tempDir();
-  t.after(dir.cleanup);
+  defer(dir.cleanup);
   const bin = join(dir.path, "bin");
   mkdirSync(bin);
   const shop = join(dir.path, "work", "shop");
@@ -25,7 +28,7 @@ function setup(t: { after: (f: () => void) => void }) {
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const env = isolatedEnv(home);
   copyFileSync("/bin/sleep", join(bin, "claude"));
-  return { dir: dir.path, bin, shop, home, env };
+  return { dir: dir.path, bin, shop, home, env, defer };
 }
 
 /**
@@ -85,26 +88,36 @@ function incidentsOf(home: string): string[] {
 const opened = (out: string) => out.split("\n").filter((l) => / incident [0-9a-f]{8} opened: /.test(l));
 
 test("progress: a silent agent opens an incident (bus frame, notify command, dashboard breach), writing resolves it, cool-down holds, and a restart keeps it", async (t) => {
-  const { dir, bin, shop, home, env } = setup(t);
+  const { dir, bin, shop, home, env, defer } = setup(t);
   const log = join(dir, "agent.log");
   writeFileSync(log, "");
   writeFileSync(join(home, "agents.yaml"), "# my SLOs\nagents:\n  auth-fixer:\n    progress_minutes: 0.02 # 1.2 s\n");
   const agent = await fakeClaude(bin, shop, log, home);
-  t.after(() => agent.kill("SIGKILL"));
+  defer(() => stopChild(agent));
   appendFileSync(log, "starting work on the auth bug\n");
 
-  // a bus subscriber (this process hosts the broker) sees every incident frame
+  // a bus subscriber (this process hosts the broker) sees every incident frame; the broker stops with the test
   const frames: BusMessage[] = [];
+  let probed = false;
   const ac = new AbortController();
-  t.after(() => ac.abort());
+  defer(() => stopHostedBrokers());
+  defer(() => closePublishers());
+  defer(() => ac.abort());
   const sub = (async () => {
-    for await (const m of subscribe({ env, signal: ac.signal })) if (m.topic === "incident") frames.push(m);
+    for await (const m of subscribe({ env, signal: ac.signal })) {
+      if (m.topic === "incident") frames.push(m);
+      else if (m.summary === "probe") probed = true;
+    }
   })().catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 200));
+  // subscribed (and hosting) once a frame of our own comes back: only then does the watchdog start
+  await publish({ agent: "test:1", topic: "status", summary: "probe" }, { env });
+  for (const end = Date.now() + WAIT_MS; !probed; await new Promise((r) => setTimeout(r, 20))) {
+    assert.ok(Date.now() < end, "the subscription never received the probe frame");
+  }
 
   const notified = join(dir, "notified.jsonl");
   const watch = new CliProcess(["agents", "watch", "--interval", "0.3", "--notify-command", `cat >> '${notified}'`], { env });
-  t.after(() => watch.kill("SIGKILL"));
+  defer(() => stopChild(watch.child));
   await watch.waitFor((o) => opened(o).length === 1, WAIT_MS, "progress incident opened");
   const line = opened(watch.stdout)[0]!;
   assert.match(line, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) progress: (\\d+m)?\\d+s no progress \\(threshold: 1s\\)$`));
@@ -126,7 +139,7 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   assert.equal((await watch.exited).code, 0);
   assert.match(watch.stdout, /stopped\n$/);
   const watch2 = new CliProcess(["agents", "watch", "--interval", "0.3"], { env });
-  t.after(() => watch2.kill("SIGKILL"));
+  defer(() => stopChild(watch2.child));
   await watch2.waitForOutput("watching agent SLOs every 0.3s");
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(opened(watch2.stdout), []);
@@ -154,8 +167,9 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   assert.match(listed.stdout, /^id +agent +pid +slo +state +opened +detail\n/);
   assert.match(listed.stdout, new RegExp(`\n${id} +auth-fixer +${agent.pid} +progress +resolved +(\\d+m)?\\d+s ago +(\\d+m)?\\d+s no progress \\(threshold: 1s\\)\n`));
 
-  // the bus saw the open and the resolve; the notify command got the JSON
-  await new Promise((r) => setTimeout(r, 200));
+  // the bus saw the open and the resolve (watch2 handed its frame to our broker before it exited; delivery to the
+  // subscription follows); the notify command got the JSON
+  for (const end = Date.now() + WAIT_MS; frames.length < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(frames.map((f) => [f.topic, (f.data as { event: string }).event]), [["incident", "open"], ["incident", "resolve"]]);
   assert.equal((frames[0]!.data as { incident: Incident }).incident.id, id);
   assert.match(frames[0]!.summary, new RegExp(`^incident ${id} opened: auth-fixer \\(pid ${agent.pid}\\) progress: `));
@@ -167,14 +181,13 @@ test("progress: a silent agent opens an incident (bus frame, notify command, das
   assert.equal(notes[0]!.pid, agent.pid);
   ac.abort();
   await sub;
-  await closePublishers();
 });
 
 test("cost: expensive turns open a cost incident with projected and actual spend", async (t) => {
-  const { bin, shop, home, env, dir } = setup(t);
+  const { bin, shop, home, env, dir, defer } = setup(t);
   writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    hourly_budget_usd: 1\n");
   const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
-  t.after(() => agent.kill("SIGKILL"));
+  defer(() => stopChild(agent));
   await new Promise((r) => setTimeout(r, 100));
   const now = Date.now();
   // two turns of 100k output tokens at $15/M: $3.00 in the last 5 minutes → $36.00/h projected
@@ -189,10 +202,10 @@ test("cost: expensive turns open a cost incident with projected and actual spend
 });
 
 test("errors: a sustained error rate opens an incident; a single short spike does not", async (t) => {
-  const { bin, shop, home, env, dir } = setup(t);
+  const { bin, shop, home, env, dir, defer } = setup(t);
   writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    error_rate_pct: 10\n");
   const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
-  t.after(() => agent.kill("SIGKILL"));
+  defer(() => stopChild(agent));
   await new Promise((r) => setTimeout(r, 100));
   const now = Date.now();
   // a spike: an hour of healthy turns, then 4 errors in the last minute
@@ -216,17 +229,23 @@ test("errors: a sustained error rate opens an incident; a single short spike doe
   writeFileSync(path, [...sustained, prompt(shop)].map((l) => JSON.stringify(l)).join("\n") + "\n");
   const r2 = await runCli(["agents", "watch", "--once"], { env });
   assert.equal(r2.code, 0, r2.stderr);
-  assert.match(r2.stdout, new RegExp(`incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`));
+  const want = new RegExp(`incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) errors: 50\\.0% error rate \\(threshold: 10\\.0%\\)\n`);
+  if (!want.test(r2.stdout)) {
+    // what the fleet shows of this agent, to tell a mapping miss from an evaluation miss
+    const snap = JSON.parse((await runCli(["agents", "--json"], { env })).stdout) as { agents: Array<{ pid: number }> };
+    const row = snap.agents.find((a) => a.pid === agent.pid);
+    assert.fail(`no errors incident (stdout ${JSON.stringify(r2.stdout)}, stderr ${JSON.stringify(r2.stderr)}); the agent now: ${JSON.stringify(row)?.slice(0, 3000)}; incidents: ${incidentsOf(home).join("\n")}`);
+  }
 });
 
 test("an agent that exits resolves its incident; ack and resolve close the loop by hand", async (t) => {
-  const { bin, shop, home, env, dir } = setup(t);
+  const { bin, shop, home, env, dir, defer } = setup(t);
   writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    progress_minutes: 0.001\n");
   const log = join(dir, "a.log");
   const a1 = await fakeClaude(bin, shop, log, home);
   const a2 = await fakeClaude(bin, shop, join(dir, "b.log"), home);
-  t.after(() => a1.kill("SIGKILL"));
-  t.after(() => a2.kill("SIGKILL"));
+  defer(() => stopChild(a1));
+  defer(() => stopChild(a2));
   await new Promise((r) => setTimeout(r, 300));
   appendFileSync(log, "x\n");
   await new Promise((r) => setTimeout(r, 300));
@@ -261,12 +280,12 @@ test("an agent that exits resolves its incident; ack and resolve close the loop 
 });
 
 test("the interactive shell runs the watchdog in the background and shows a banner when an incident opens", async (t) => {
-  const { bin, shop, home, env, dir } = setup(t);
+  const { bin, shop, home, env, dir, defer } = setup(t);
   writeFileSync(join(home, "agents.yaml"), "agents:\n  auth-fixer:\n    progress_minutes: 0.02\nwatchdog:\n  interval_seconds: 0.3\n");
   const agent = await fakeClaude(bin, shop, join(dir, "a.log"), home);
-  t.after(() => agent.kill("SIGKILL"));
+  defer(() => stopChild(agent));
   const shell = new PtySession(env);
-  t.after(() => shell.kill());
+  defer(() => shell.stop());
   await shell.waitFor("> ");
   await shell.waitFor(new RegExp(`! incident [0-9a-f]{8} opened: auth-fixer \\(pid ${agent.pid}\\) progress: (\\d+m)?\\d+s no progress \\(threshold: 1s\\)`), WAIT_MS);
   shell.write("/exit\r");

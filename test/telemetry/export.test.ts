@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { OtlpReceiver } from "../../src/telemetry/receiver.js";
 import type { MetricsRequest } from "../../src/telemetry/otlp.js";
@@ -87,7 +87,7 @@ test("one metric model: every /metrics series reaches a protobuf-only OTLP recei
   const pb = await protobufOnlyReceiver(t);
   const watch = new CliProcess(["agents", "watch", "--interval", "0.4", "--metrics-port", "0", "--otlp-port", "0", "--otlp-endpoint", `http://127.0.0.1:${pb.port}`], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitForOutput("Ctrl+C to stop", 30_000);
+  await watch.waitForOutput("Ctrl+C to stop", WAIT_MS);
   assert.match(watch.stdout, new RegExp(`pushing metrics and incidents to http://127\\.0\\.0\\.1:${pb.port} over OTLP/HTTP \\(http/protobuf\\)\\n`));
   const metricsPort = Number(/serving Prometheus metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(watch.stdout)![1]);
   // new requests after the first sight: the counters count them
@@ -161,9 +161,9 @@ test("a push the receiver refuses is reported once per change of state on stderr
   pb.refuse(400);
   const watch = new CliProcess(["agents", "watch", "--interval", "0.2", "--metrics-port", "0", "--otlp-endpoint", `http://127.0.0.1:${pb.port}`], { env });
   t.after(() => watch.kill("SIGKILL"));
-  await watch.waitForOutput("Ctrl+C to stop", 30_000);
+  await watch.waitForOutput("Ctrl+C to stop", WAIT_MS);
   const metricsPort = Number(/serving Prometheus metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(watch.stdout)![1]);
-  await watch.waitFor(() => pb.got.length >= 3, 40_000, "three refused pushes");
+  await watch.waitFor(() => pb.got.length >= 3, WAIT_MS, "three refused pushes");
   const failLine = `warning: OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics failed: HTTP 400 Bad Request: cannot process request\n`;
   assert.equal(watch.stderr.split(failLine).length - 1, 1, watch.stderr);
   assert.match(watch.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ warning: OTLP metrics push/);
@@ -172,7 +172,7 @@ test("a push the receiver refuses is reported once per change of state on stderr
   const failed = Number(/^opensre_export_requests_total\{signal="metrics",result="failed"\} (\d+)$/m.exec(text)![1]);
   assert.ok(failed >= 2, text);
   pb.refuse(0);
-  await watch.waitFor((_o, e) => e.includes(`OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics works again\n`), 40_000, "recovery");
+  await watch.waitFor((_o, e) => e.includes(`OTLP metrics push to http://127.0.0.1:${pb.port}/v1/metrics works again\n`), WAIT_MS, "recovery");
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(watch.stderr.split("\n").filter((l) => l).length, 2, watch.stderr);
   const after = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

@@ -26,7 +26,7 @@ export interface Fleet {
   shop: string;
   /** Append one Claude transcript record. */
   claude(o: object): void;
-  cleanup(): void;
+  cleanup(): Promise<void>;
 }
 
 export async function makeFleet(extraEnv: Record<string, string> = {}): Promise<Fleet> {
@@ -78,7 +78,7 @@ export async function makeFleet(extraEnv: Record<string, string> = {}): Promise<
     claude,
     cleanup: () => {
       for (const k of kids) k.kill("SIGKILL");
-      d.cleanup();
+      return d.cleanup();
     },
   };
 }

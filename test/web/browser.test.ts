@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { artefact, launchBrowser, noBrowser } from "../helpers/browser.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { registerAgent } from "../../src/fleet/registry.js";
@@ -62,7 +62,7 @@ function fakeAgentHome(t: TestContext, folder: string) {
 async function startWeb(t: TestContext, env: NodeJS.ProcessEnv): Promise<string> {
   const web = new CliProcess(["agents", "web", "--port", "0"], { env });
   t.after(() => web.kill("SIGKILL"));
-  await web.waitFor((o) => /dashboard on http:\/\/\S+/.test(o), 30_000, "the dashboard's URL");
+  await web.waitFor((o) => /dashboard on http:\/\/\S+/.test(o), WAIT_MS, "the dashboard's URL");
   return /dashboard on (http:\/\/\S+)/.exec(web.stdout)![1]!;
 }
 

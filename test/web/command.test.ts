@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
 import { PtySession } from "../helpers/pty.js";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { NOT_LOOPBACK, WEB_STOPPED } from "../../src/commands/web.js";
 import { isLoopback } from "../../src/web/security.js";
 
@@ -45,7 +45,7 @@ function fakeOpener(root: string, name: string, body: string | null): string {
 async function startWeb(t: { after: (f: () => void) => void }, args: string[], env: NodeJS.ProcessEnv, until: (o: string, e: string) => boolean): Promise<{ web: CliProcess; url: string }> {
   const web = new CliProcess(["agents", "web", "--port", "0", ...args], { env });
   t.after(() => web.kill("SIGKILL"));
-  await web.waitFor(until, 30_000, "the URL");
+  await web.waitFor(until, WAIT_MS, "the URL");
   return { web, url: /dashboard on (\S+)/.exec(web.stdout)![1]! };
 }
 
@@ -69,7 +69,7 @@ test("agents web --open: the desktop's opener gets the URL with its token; Ctrl+
   const bin = fakeOpener(dir.path, "bin", `printf '%s' "$1" > '${opened}'`);
   const { web, url } = await startWeb(t, ["--open"], { ...env, PATH: bin }, (o) => /q or Ctrl\+C to stop\n/.test(o));
   assert.match(web.stdout, /^dashboard on http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]{32}\nthe token in the URL is required on every request; q or Ctrl\+C to stop\n/);
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + WAIT_MS;
   while (!existsSync(opened) || readFileSync(opened, "utf8") === "") {
     assert.ok(Date.now() < deadline, "xdg-open was not called");
     await new Promise((r) => setTimeout(r, 50));
@@ -81,6 +81,7 @@ test("agents web --open: the desktop's opener gets the URL with its token; Ctrl+
   web.child.kill("SIGINT");
   const end = await web.exited;
   assert.equal(end.code, 0);
+  assert.equal(web.stderr, "", "no warning about the opener, up to the end");
   assert.ok(web.stdout.endsWith(WEB_STOPPED + "\n"), web.stdout);
   await assert.rejects(fetch(url), "the port is closed");
 });
@@ -107,13 +108,13 @@ test("/agents web in the shell, on a terminal: serves, and q stops it and return
   const env = setup(t);
   const shell = new PtySession(env);
   t.after(() => shell.kill());
-  await shell.waitFor("> ", 30_000);
+  await shell.waitFor("> ", WAIT_MS);
   shell.write("/agents web --port 0\r");
-  const at = await shell.waitFor(/q or Ctrl\+C to stop/, 30_000);
+  const at = await shell.waitFor(/q or Ctrl\+C to stop/, WAIT_MS);
   const url = /dashboard on (\S+)/.exec(shell.text)![1]!;
   assert.equal((await fetch(url)).status, 200);
   shell.write("q");
-  await shell.waitFor(WEB_STOPPED, 10_000, at);
+  await shell.waitFor(WEB_STOPPED, WAIT_MS, at);
   await assert.rejects(fetch(url), "the port is closed");
   shell.write("/exit\r");
   assert.equal(await shell.exited, 0);
@@ -123,7 +124,7 @@ test("agents web --host ::1: another loopback address, served with its own URL a
   const env = setup(t);
   const web = new CliProcess(["agents", "web", "--port", "0", "--host", "::1"], { env });
   t.after(() => web.kill("SIGKILL"));
-  await web.waitForOutput("dashboard on", 30_000);
+  await web.waitForOutput("dashboard on", WAIT_MS);
   const url = /dashboard on (\S+)/.exec(web.stdout)![1]!;
   assert.match(url, /^http:\/\/\[::1\]:\d+\/\?token=/);
   assert.equal((await fetch(url)).status, 200);

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isolatedEnv, tempDir } from "../helpers/env.js";
+import { isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import type { FleetAgent, FleetSnapshot } from "../../src/fleet/model.js";
 import { closeRecorders } from "../../src/history/recorder.js";
@@ -155,7 +155,7 @@ test("without the store's driver the dashboard serves, and its state says why da
   const env = { ...isolatedEnv(join(dir.path, "home")), OPENSRE_BETTER_SQLITE3: join(dir.path, "no-such-driver") };
   const web = new CliProcess(["agents", "web", "--port", "0"], { env });
   t.after(() => web.kill("SIGKILL"));
-  await web.waitFor((o) => /q or Ctrl\+C to stop\n/.test(o), 30_000, "the URL");
+  await web.waitFor((o) => /q or Ctrl\+C to stop\n/.test(o), WAIT_MS, "the URL");
   assert.equal(web.stderr, "");
   const url = new URL(/dashboard on (\S+)/.exec(web.stdout)![1]!);
   const state = (await (await fetch(new URL(`/api/state${url.search}`, url))).json()) as { history: { available: boolean; message: string; updatedAt: null } };
