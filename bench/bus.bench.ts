@@ -16,7 +16,8 @@ import { fileURLToPath } from "node:url";
  *    Brokers: ours (a process that only hosts it), the Python-style peer written from the
  *    seed's wire format (test/helpers/pybus.py), and the Python OpenSRE bus itself when
  *    OPENSRE_PY_BUS names its module file (bus.py with `_ensure_broker`; never vendored).
- *    Clients: ours (`publish()`, `Subscription`) and the Python peer's (raw socket, blocking).
+ *    Clients: ours (`publish()`, and `Subscription` decoding every frame or taking raw bytes)
+ *    and the Python peer's (raw socket, blocking).
  * 2. Broker RSS under 4,000 slow connections, each holding a 64 KB unfinished frame.
  *
  * BUS_BENCH_FRAMES changes N (default 20,000).
@@ -64,8 +65,21 @@ async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 function rssMiB(pid: number): number {
+  return statusMiB(pid, "VmRSS");
+}
+
+/**
+ * Private resident memory (RssAnon): what the process itself costs. VmRSS also counts the
+ * pages of its executable and libraries, shared with every other process running them
+ * (41 MiB of the node binary, shared with every Node program on the machine; 7 of Python's).
+ */
+function privateMiB(pid: number): number {
+  return statusMiB(pid, "RssAnon");
+}
+
+function statusMiB(pid: number, field: string): number {
   try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+    return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
   } catch {
     return NaN;
   }
@@ -81,7 +95,18 @@ function cpuMs(pid: number): number {
 }
 
 type BrokerKind = "ours" | "python-peer" | "opensre-python";
-type ClientKind = "ours" | "python";
+/**
+ * Our clients are subscribers of the public API: `decode` iterates `Subscription` frame by
+ * frame and gets every frame decoded and validated into a message; `raw` subscribes with
+ * `decode: false` and reads `batches()`, taking each frame's bytes as received (a relay).
+ * The publisher is `publish()` either way. Python's clients: the peer's raw socket, blocking.
+ */
+type ClientKind = "ours-decode" | "ours-raw" | "python";
+const CLIENT_ENV: Record<ClientKind, NodeJS.ProcessEnv> = {
+  "ours-decode": { BUS_PEER_DECODE: "1" },
+  "ours-raw": { BUS_PEER_DECODE: "0", BUS_PEER_ITER: "batches" },
+  python: {},
+};
 
 function startBroker(kind: BrokerKind, socket: string, env: NodeJS.ProcessEnv): Proc {
   if (kind === "ours") return start(process.execPath, [HOST, socket], env);
@@ -112,14 +137,14 @@ async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result
     const subs: Proc[] = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
       const s =
-        clients === "ours"
-          ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "sub" })
+        clients !== "python"
+          ? start(process.execPath, [PEER], { ...env, ...CLIENT_ENV[clients], BUS_PEER_MODE: "sub" })
           : start("python3", [PYBUS, "sub", socket, "--quiet", "--count", String(N)], env);
       subs.push(s);
       procs.push(s);
     }
     if (!(await until(() => subs.every((s) => s.lines.some((l) => l.startsWith("ready"))), 120_000))) return "subscribers did not start";
-    const pub = clients === "ours" ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "burst" }) : null;
+    const pub = clients !== "python" ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "burst" }) : null;
     if (pub) {
       procs.push(pub);
       if (!(await until(() => pub.lines.some((l) => l.startsWith("ready")), 60_000))) return "publisher did not start";
@@ -160,14 +185,14 @@ async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result
     let last = performance.now();
     let lastTotal = -1;
     for (;;) {
-      if (clients === "ours") for (const s of subs) s.child.stdin!.write("report\n");
+      if (clients !== "python") for (const s of subs) s.child.stdin!.write("report\n");
       await new Promise((r) => setTimeout(r, 50));
       const total = counts().reduce((a, c) => a + c, 0);
       if (finished()) break;
       if (total !== lastTotal) {
         lastTotal = total;
         last = performance.now();
-      } else if (performance.now() - last > (clients === "ours" ? 10_000 : 120_000)) break; // nothing more is coming (Python's subscribers report only at the end)
+      } else if (performance.now() - last > (clients !== "python" ? 10_000 : 120_000)) break; // nothing more is coming (Python's subscribers report only at the end)
     }
     const secs = (performance.now() - t0) / 1000;
     clearInterval(sampler);
@@ -198,7 +223,7 @@ function open(path: string): Promise<Socket> {
 }
 
 /** 4,000 connections, each sending a 64 KB frame without its newline, 4 KB at a time; broker RSS once they are all in. */
-async function slowConnections(broker: BrokerKind): Promise<{ rss: number; base: number; open: number } | string> {
+async function slowConnections(broker: BrokerKind): Promise<{ rss: number; base: number; priv: number; basePriv: number; open: number } | string> {
   const dir = mkdtempSync(join(tmpdir(), "osre-bench-"));
   const socket = join(dir, "agents-bus.sock");
   const env = { ...process.env, OPENSRE_HOME: dir };
@@ -208,6 +233,7 @@ async function slowConnections(broker: BrokerKind): Promise<{ rss: number; base:
     if (!(await until(() => b.lines.some((l) => l.startsWith("ready")), 60_000))) return "broker did not start";
     await new Promise((r) => setTimeout(r, 300));
     const base = rssMiB(b.child.pid!);
+    const basePriv = privateMiB(b.child.pid!);
     let open_ = 0;
     for (let i = 0; i < 4000; i++) {
       try {
@@ -226,7 +252,7 @@ async function slowConnections(broker: BrokerKind): Promise<{ rss: number; base:
       await new Promise((r) => setTimeout(r, 20));
     }
     await new Promise((r) => setTimeout(r, 1000));
-    return { rss: rssMiB(b.child.pid!), base, open: open_ };
+    return { rss: rssMiB(b.child.pid!), base, priv: privateMiB(b.child.pid!), basePriv, open: open_ };
   } finally {
     for (const s of socks) s.destroy();
     b.child.kill("SIGKILL");
@@ -240,29 +266,37 @@ export default async function busBench(): Promise<void> {
   if (process.env.OPENSRE_PY_BUS && existsSync(process.env.OPENSRE_PY_BUS)) brokers.push("opensre-python");
   else out("(the Python OpenSRE bus is measured when OPENSRE_PY_BUS names its bus module file)");
   out(`delivery: ${SUBSCRIBERS} subscribers, 1 publisher at full speed, ${N} frames of ~200 B`);
-  out("broker          clients   delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery   subscriber CPU µs/delivery   publisher CPU µs/frame");
+  out("clients: ours-decode = Subscription, every frame decoded and validated, read frame by frame; ours-raw = Subscription");
+  out("with decode: false, frames' bytes read through batches(); python = the peer's blocking raw socket. Publisher: publish().");
+  out("broker          clients       delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery   subscriber CPU µs/delivery   publisher CPU µs/frame");
   const rates = new Map<string, number>();
-  for (const clients of ["ours", "python"] as const) {
+  for (const clients of ["ours-decode", "ours-raw", "python"] as const) {
     for (const broker of brokers) {
       const r = await delivery(broker, clients);
       if (typeof r === "string") {
-        out(`${broker.padEnd(15)} ${clients.padEnd(9)} ${r}`);
+        out(`${broker.padEnd(15)} ${clients.padEnd(13)} ${r}`);
         continue;
       }
       rates.set(`${broker}/${clients}`, r.delivered);
       out(
-        `${broker.padEnd(15)} ${clients.padEnd(9)} ${r.delivered.toFixed(0).padStart(16)} ${String(r.lost).padStart(6)} ${r.secs.toFixed(1).padStart(9)} ${`${r.rss.toFixed(1)} MiB`.padStart(17)} ${r.brokerCpuUsPerDelivery.toFixed(1).padStart(24)} ${r.subCpuUsPerDelivery.toFixed(1).padStart(28)} ${r.pubCpuUsPerFrame.toFixed(1).padStart(24)}`,
+        `${broker.padEnd(15)} ${clients.padEnd(13)} ${r.delivered.toFixed(0).padStart(16)} ${String(r.lost).padStart(6)} ${r.secs.toFixed(1).padStart(9)} ${`${r.rss.toFixed(1)} MiB`.padStart(17)} ${r.brokerCpuUsPerDelivery.toFixed(1).padStart(24)} ${r.subCpuUsPerDelivery.toFixed(1).padStart(28)} ${r.pubCpuUsPerFrame.toFixed(1).padStart(24)}`,
       );
     }
   }
   for (const base of brokers.filter((b) => b !== "ours")) {
-    const ours = rates.get("ours/ours");
-    const theirs = rates.get(`${base}/ours`);
-    if (ours && theirs) out(`with our clients, our broker delivers ${(ours / theirs).toFixed(1)}× the ${base} broker's msgs/s`);
+    for (const clients of ["ours-decode", "ours-raw"] as const) {
+      const ours = rates.get(`ours/${clients}`);
+      const theirs = rates.get(`${base}/${clients}`);
+      if (ours && theirs) out(`with our clients (${clients}), our broker delivers ${(ours / theirs).toFixed(1)}× the ${base} broker's msgs/s`);
+    }
   }
-  out("broker RSS under 4,000 slow connections, each holding a 64 KB unfinished frame:");
+  out("broker RSS (private in brackets: without the executable's shared pages) under 4,000 slow connections, each holding a 64 KB unfinished frame:");
   for (const broker of brokers) {
     const r = await slowConnections(broker);
-    out(typeof r === "string" ? `${broker.padEnd(15)} ${r}` : `${broker.padEnd(15)} ${r.base.toFixed(1)} MiB idle → ${r.rss.toFixed(1)} MiB (${r.open} connections still open)`);
+    out(
+      typeof r === "string"
+        ? `${broker.padEnd(15)} ${r}`
+        : `${broker.padEnd(15)} ${r.base.toFixed(1)} MiB (${r.basePriv.toFixed(1)}) idle → ${r.rss.toFixed(1)} MiB (${r.priv.toFixed(1)}) (${r.open} connections still open)`,
+    );
   }
 }

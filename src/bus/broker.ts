@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, renameSync, rmdirSync, unlinkSync
 import { dirname, join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import { writeFileAtomicSync } from "../util/atomic.js";
-import { FrameSplitter, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, type FrameSink } from "./framing.js";
+import { FrameReader, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, type FrameSink } from "./framing.js";
 import { noticeFrame } from "./notices.js";
 import { busPidPath } from "./paths.js";
 
@@ -127,8 +127,10 @@ class WriteLog {
 }
 
 class Conn {
-  readonly splitter = new FrameSplitter();
+  readonly reader: FrameReader;
   readonly log = new WriteLog();
+  /** Bytes of an unfinished frame held for it, as last counted in the broker's total. */
+  held = 0;
   /** Bytes handed to the socket and not yet taken by the kernel. */
   queued = 0;
   /** When it last took something (or started waiting). */
@@ -146,6 +148,7 @@ class Conn {
     broker: Broker,
   ) {
     this.onWritten = (err) => broker.written(this, err);
+    this.reader = broker.readerFor(this);
   }
 }
 
@@ -171,21 +174,12 @@ export class Broker extends EventEmitter {
   private lastSweep = 0;
   private exitHook: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
-  private current: Conn | null = null;
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly unref: boolean;
   private statsOut: Float64Array | null = null;
-  private readonly sink: FrameSink = {
-    frames: (buf, count) => this.fanout(this.current, buf, count),
-    oversized: (bytes) => {
-      this.counters.dropped++;
-      this.warn("oversized", `bus: dropped a ${bytes}-byte frame (limit ${MAX_FRAME_BYTES})`);
-    },
-    unterminated: (bytes) => {
-      this.counters.refused++;
-      this.warn("unterminated", `bus: disconnected a client that sent ${bytes} bytes without a newline (limit ${MAX_UNTERMINATED_BYTES})`);
-      if (this.current) this.current.cut = true;
-    },
+  private readonly onOversized = (bytes: number): void => {
+    this.counters.dropped++;
+    this.warn("oversized", `bus: dropped a ${bytes}-byte frame (limit ${MAX_FRAME_BYTES})`);
   };
 
   private readonly policy: BrokerPolicy;
@@ -389,7 +383,9 @@ export class Broker extends EventEmitter {
     const conn = new Conn(socket, this);
     conn.lastTaken = performance.now();
     this.conns.add(conn);
-    socket.on("data", (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on("data", (chunk: Buffer) => {
+      if (!conn.closed) conn.reader.push(chunk);
+    });
     socket.on("error", () => this.drop(conn));
     socket.on("close", () => this.drop(conn));
     if (this.paused) socket.pause();
@@ -400,7 +396,8 @@ export class Broker extends EventEmitter {
     if (conn.closed) return;
     conn.closed = true;
     this.conns.delete(conn);
-    this.partialTotal -= conn.splitter.heldBytes;
+    this.partialTotal -= conn.held;
+    conn.held = 0;
     if (conn.holding) {
       conn.holding = false;
       this.holders.delete(conn);
@@ -410,13 +407,25 @@ export class Broker extends EventEmitter {
     this.syncStats();
   }
 
-  private onData(conn: Conn, chunk: Buffer): void {
+  /** How `conn`'s bytes are read: its frames are fanned out, then the partial-frame budget is checked. */
+  readerFor(conn: Conn): FrameReader {
+    const sink: FrameSink = {
+      frames: (buf, count) => this.fanout(conn, buf, count),
+      oversized: this.onOversized,
+      unterminated: (bytes) => {
+        this.counters.refused++;
+        this.warn("unterminated", `bus: disconnected a client that sent ${bytes} bytes without a newline (limit ${MAX_UNTERMINATED_BYTES})`);
+        conn.cut = true;
+      },
+    };
+    return new FrameReader(sink, () => this.afterRead(conn), true);
+  }
+
+  private afterRead(conn: Conn): void {
     if (conn.closed) return;
-    const before = conn.splitter.heldBytes;
-    this.current = conn;
-    conn.splitter.push(chunk, this.sink);
-    this.current = null;
-    this.partialTotal += conn.splitter.heldBytes - before;
+    const held = conn.reader.splitter.heldBytes;
+    this.partialTotal += held - conn.held;
+    conn.held = held;
     if (!conn.cut && this.partialTotal > MAX_PARTIAL_BYTES) {
       conn.cut = true;
       this.counters.refused++;

@@ -1,6 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { fromWire } from "./errors.js";
-import { CTRL_EXIT_DONE, CTRL_SLOTS, STATS_SLOTS, toWire, type FromThread, type SubItem, type ToThread } from "./protocol.js";
+import { CTRL_EXIT_DONE, CTRL_SLOTS, STATS_SLOTS, toWire, type FromThread, type SubEvent, type ToThread } from "./protocol.js";
 
 /**
  * The main thread's side of the bus thread (`thread.ts`): started on first use, one per
@@ -23,7 +23,7 @@ const THREAD_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 256
 const SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGINT"];
 
 export interface SubHandler {
-  frames(data: Uint8Array, items: SubItem[]): void;
+  frames(data: Uint8Array, events: SubEvent[]): void;
   closed(reason: "gone" | "disconnected" | "stopped", brokerPid: number, error?: Error): void;
 }
 
@@ -221,13 +221,16 @@ class Channel {
     return this.call((req) => ({ op: "flush", req, close }));
   }
 
-  /** Open a subscription on the bus thread; frames go to `handler` until it is closed. */
-  async subscribe(path: string, pid: number, handler: SubHandler): Promise<number> {
+  /**
+   * Open a subscription on the bus thread; frames go to `handler` until it is closed. The
+   * reader stores the bytes it has taken in `taken` (an Int32, wrapping).
+   */
+  async subscribe(path: string, pid: number, handler: SubHandler, taken: SharedArrayBuffer): Promise<number> {
     const sub = this.nextSub++;
     this.subs.set(sub, handler);
     this.ref();
     try {
-      await this.call((req) => ({ op: "subscribe", req, sub, path, pid }));
+      await this.call((req) => ({ op: "subscribe", req, sub, path, pid, taken }));
     } catch (err) {
       this.subs.delete(sub);
       this.unref();
@@ -236,8 +239,9 @@ class Channel {
     return sub;
   }
 
-  ack(sub: number, bytes: number): void {
-    if (!this.dead && this.subs.has(sub)) this.post({ op: "ack", sub, bytes });
+  /** The reader of `sub` took frames (its position is in its shared counter). */
+  taken(sub: number): void {
+    if (!this.dead && this.subs.has(sub)) this.post({ op: "taken", sub });
   }
 
   unsubscribe(sub: number): void {
@@ -275,7 +279,7 @@ class Channel {
           .finally(() => this.unref());
         break;
       case "frames":
-        this.subs.get(m.sub)?.frames(m.data, m.items);
+        this.subs.get(m.sub)?.frames(m.data, m.events);
         break;
       case "subClosed": {
         const h = this.subs.get(m.sub);

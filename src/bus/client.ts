@@ -5,9 +5,9 @@ import { ensureBroker, hostedBrokerStats } from "./election.js";
 import { BusClosedError, BusFrameTooLargeError } from "./errors.js";
 import { MAX_FRAME_BYTES } from "./framing.js";
 import { BusDecodeError, createMessage, decodeLine, encodeCreated, type BusMessage, type BusMessageInput } from "./message.js";
-import { readNotice } from "./notices.js";
+import { NOTICE_TOPIC, noticePrefix, rawNotice, readNotice } from "./notices.js";
 import { busSocketPath } from "./paths.js";
-import type { SubItem } from "./protocol.js";
+import { TAKEN_POSITION, TAKEN_SLOTS, TAKEN_WAKE, type SubEvent } from "./protocol.js";
 
 export { BusClosedError, BusFrameTooLargeError };
 
@@ -58,6 +58,7 @@ export async function closePublishers(): Promise<void> {
 /**
  * One item of a subscription, in order:
  * - `message`: a frame and the message it decodes to; `raw` is its bytes as received, without the newline;
+ * - `frame`: with `decode: false`, a frame's bytes as received (without the newline), not decoded or validated;
  * - `bad`: a frame that is not a valid message (`raw` empty when it was over a limit);
  * - `dropped`: frames lost for this subscriber — `by: "broker"` when the broker's queue for it
  *   was full (`raw` is the broker's notice frame), `by: "subscriber"` when this process's
@@ -67,6 +68,7 @@ export async function closePublishers(): Promise<void> {
  */
 export type BusFrame =
   | { kind: "message"; raw: Buffer; message: BusMessage; error?: undefined }
+  | { kind: "frame"; raw: Buffer; message?: undefined; error?: undefined }
   | { kind: "bad"; raw: Buffer; error: BusDecodeError; message?: undefined }
   | { kind: "dropped"; count: number; by: "broker" | "subscriber"; raw?: Buffer; message?: undefined; error?: undefined }
   | { kind: "notice"; raw: Buffer; message?: undefined; error?: undefined }
@@ -75,24 +77,46 @@ export type BusFrame =
 export interface SubscribeOptions extends BusOptions {
   /** Ends the subscription (the iterator returns). */
   signal?: AbortSignal;
+  /**
+   * false: frames are handed over as bytes (`kind: "frame"`), without JSON.parse or validation —
+   * for relays and recorders that pass frames on as received. The broker's own notices are
+   * still recognised (dropped counts, handovers). Default true.
+   */
+  decode?: boolean;
 }
 
-/** Acknowledge taken bytes to the bus thread at least this often (it judges a reader stalled by its acks). */
-const ACK_MS = 20;
-const ACK_BYTES = 32 * 1024;
+/**
+ * The reader's thread wakes the bus thread after taking this many bytes (or on catching up),
+ * so it frees room in the reader's window; between wake-ups the bus thread reads the reader's
+ * position from shared memory.
+ */
+const WAKE_BYTES = 64 * 1024;
+/**
+ * Most frames `batches()` hands over at once: one promise for many frames, while a reader
+ * that spends ~2 ms a frame still takes something well within CLIENT_STALL_MS.
+ */
+export const SUBSCRIPTION_BATCH_FRAMES = 32;
 const BROKEN = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ENOENT", "ENOTCONN"]);
+const NL = 0x0a;
 
 interface Batch {
   data: Buffer;
-  items: SubItem[];
-  i: number;
+  events: SubEvent[];
+  /** Next event. */
+  ev: number;
   /** Byte offset of the next frame in `data`. */
-  start: number;
-  /** The part of `data` decoded so far (whole frames, up to DECODE_CHUNK_BYTES at a time), and where it ends in `data`. */
+  pos: number;
+  /** Decoding: the part of `data` decoded so far (whole frames, up to DECODE_CHUNK_BYTES at a time), from byte `textStart` to `textEnd`. */
   text: string;
+  textStart: number;
   textEnd: number;
+  /** Whether `text` was all ASCII (then a character offset in it is a byte offset). */
+  ascii: boolean;
   /** Offset of the next frame in `text`. */
   tpos: number;
+  /** Raw frames: where the next broker notice may start (-1: none), for the broker `noticeOf`. */
+  noticeAt: number;
+  noticeOf: number;
 }
 
 /**
@@ -110,35 +134,81 @@ function decodeChunk(b: Batch, start: number): void {
   let end = start + DECODE_CHUNK_BYTES;
   if (end >= b.data.length) end = b.data.length;
   else {
-    const nl = b.data.indexOf(0x0a, end - 1);
+    const nl = b.data.indexOf(NL, end - 1);
     end = nl < 0 ? b.data.length : nl + 1;
   }
   const bytes = b.data.subarray(start, end);
-  b.text = isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8");
+  b.ascii = isAscii(bytes);
+  b.text = b.ascii ? bytes.toString("latin1") : bytes.toString("utf8");
+  b.textStart = start;
   b.textEnd = end;
   b.tpos = 0;
+}
+
+/** A decoded frame; its bytes are cut out of the batch only when asked for. */
+class MessageFrame {
+  readonly kind = "message" as const;
+  constructor(
+    private readonly data: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+    readonly message: BusMessage,
+  ) {}
+  get raw(): Buffer {
+    return this.data.subarray(this.start, this.end);
+  }
+}
+
+/** A frame as received (`decode: false`); its bytes are cut out of the batch only when asked for. */
+class RawFrame {
+  readonly kind = "frame" as const;
+  constructor(
+    private readonly data: Buffer,
+    private readonly start: number,
+    private readonly end: number,
+  ) {}
+  get raw(): Buffer {
+    return this.data.subarray(this.start, this.end);
+  }
+}
+
+interface Waiter {
+  resolve: (r: IteratorResult<never>) => void;
+  reject: (err: unknown) => void;
+  /** 0: wants one frame; otherwise at most this many, as an array. */
+  many: number;
 }
 
 /**
  * A live subscription: connected when `open()` resolves, so anything published after that
  * is delivered. Its socket is read on the bus thread into a bounded queue; iterate it for
- * frames. It ends when `signal` aborts, and throws BusClosedError if the broker goes away
- * without handing over (a handover is followed transparently).
+ * frames, or `batches()` for arrays of them. It ends when `signal` aborts, and throws
+ * BusClosedError if the broker goes away without handing over (a handover is followed
+ * transparently).
+ *
+ * Frames are split and decoded on the reader's thread as it asks for them, a decoded chunk
+ * at a time; taking a frame costs a store to shared memory (the bus thread reads the
+ * reader's position from there) and, every WAKE_BYTES, one message.
  */
 export class Subscription implements AsyncIterable<BusFrame> {
   /** The broker currently serving this subscription. */
   brokerPid: number;
   private id = 0;
-  private readonly batches: Batch[] = [];
+  private readonly batches_: Batch[] = [];
+  private head = 0;
   private ended: "abort" | Error | null = null;
-  /** Readers waiting in `next()` for frames (one, unless a caller overlaps its calls). */
-  private waiters: Array<{ resolve: (r: IteratorResult<BusFrame>) => void; reject: (err: unknown) => void }> = [];
-  private unacked = 0;
-  private lastAck = performance.now();
+  /** Readers waiting for frames (one, unless a caller overlaps its calls). */
+  private waiters: Waiter[] = [];
+  /** Bytes taken so far and the bus thread's wake-up request, shared with it (see TAKEN_SLOTS). */
+  private readonly taken = new Int32Array(new SharedArrayBuffer(TAKEN_SLOTS * 4));
+  private position = 0;
+  private unwoken = 0;
+  private prefix: Buffer;
   private readonly onAbort = () => this.finish("abort");
   private readonly handler: SubHandler = {
-    frames: (data, items) => {
-      this.batches.push({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), items, i: 0, start: 0, text: "", textEnd: 0, tpos: 0 });
+    frames: (data, events) => {
+      const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      this.batches_.push({ data: buf, events, ev: 0, pos: 0, text: "", textStart: 0, textEnd: 0, ascii: true, tpos: 0, noticeAt: -1, noticeOf: 0 });
       this.wake();
     },
     closed: (reason, pid, error) => this.finish(error ?? new BusClosedError(pid, reason)),
@@ -147,8 +217,10 @@ export class Subscription implements AsyncIterable<BusFrame> {
   private constructor(
     brokerPid: number,
     private readonly signal: AbortSignal | undefined,
+    private readonly decode: boolean,
   ) {
     this.brokerPid = brokerPid;
+    this.prefix = noticePrefix(brokerPid);
   }
 
   static async open(opts: SubscribeOptions = {}): Promise<Subscription> {
@@ -156,9 +228,9 @@ export class Subscription implements AsyncIterable<BusFrame> {
     if (opts.signal?.aborted) throw opts.signal.reason;
     for (let attempt = 0; ; attempt++) {
       const owner = await ensureBroker(socketPath);
-      const sub = new Subscription(owner.pid, opts.signal);
+      const sub = new Subscription(owner.pid, opts.signal, opts.decode !== false);
       try {
-        sub.id = await channel().subscribe(socketPath, owner.pid, sub.handler);
+        sub.id = await channel().subscribe(socketPath, owner.pid, sub.handler, sub.taken.buffer as SharedArrayBuffer);
       } catch (err) {
         if (attempt >= 1 || !BROKEN.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
         continue;
@@ -182,71 +254,150 @@ export class Subscription implements AsyncIterable<BusFrame> {
     this.wake();
   }
 
-  private ack(force: boolean): void {
-    if (this.unacked === 0) return;
-    const now = performance.now();
-    if (!force && this.unacked < ACK_BYTES && now - this.lastAck < ACK_MS) return;
-    channelIfStarted()?.ack(this.id, this.unacked);
-    this.unacked = 0;
-    this.lastAck = now;
+  /** The reader took `bytes`: publish its position; now and then see whether the bus thread waits for it. */
+  private took(bytes: number): void {
+    this.position = (this.position + bytes) | 0;
+    this.taken[TAKEN_POSITION] = this.position;
+    this.unwoken += bytes;
+    if (this.unwoken >= WAKE_BYTES) this.wakeThread();
   }
 
+  /** Wake the bus thread if it asked to be (it holds something back until we take more). */
+  private wakeThread(): void {
+    this.unwoken = 0;
+    Atomics.store(this.taken, TAKEN_POSITION, this.position);
+    if (Atomics.exchange(this.taken, TAKEN_WAKE, 0) === 1) channelIfStarted()?.taken(this.id);
+  }
+
+  /** The next frame, or null when none is queued (then the bus thread hears we caught up). */
   private next(): BusFrame | null {
-    while (this.batches.length > 0) {
-      const b = this.batches[0]!;
-      if (b.i >= b.items.length) {
-        this.batches.shift();
+    for (;;) {
+      const b = this.batches_[this.head];
+      if (!b) {
+        if (this.unwoken > 0) this.wakeThread();
+        return null;
+      }
+      if (b.ev < b.events.length && b.events[b.ev]!.at <= b.pos) return this.event(b.events[b.ev++]!);
+      if (b.pos >= b.data.length) {
+        this.batches_[this.head++] = undefined as unknown as Batch;
+        if (this.head === this.batches_.length || this.head > 64) {
+          this.batches_.splice(0, this.head);
+          this.head = 0;
+        }
         continue;
       }
-      const item = b.items[b.i++]!;
-      if (typeof item === "number") {
-        // `item` is where the frame ends, before its newline.
-        const raw = b.data.subarray(b.start, item);
-        if (item >= b.textEnd) decodeChunk(b, b.start);
-        this.unacked += item + 1 - b.start;
-        b.start = item + 1;
-        const nl = b.text.indexOf("\n", b.tpos);
-        const line = b.text.slice(b.tpos, nl);
-        b.tpos = nl + 1;
-        this.ack(false);
-        return this.decode(raw, line);
-      }
-      if ("dropped" in item) return { kind: "dropped", count: item.dropped, by: "subscriber" };
-      if ("handover" in item) {
-        this.brokerPid = item.handover.to;
-        return { kind: "handover", from: item.handover.from, to: item.handover.to };
-      }
-      return { kind: "bad", raw: Buffer.alloc(0), error: new BusDecodeError(item.bad) };
+      return this.decode ? this.decoded(b) : this.rawFrame(b);
     }
-    this.ack(true);
-    return null;
   }
 
-  private decode(raw: Buffer, line: string): BusFrame {
+  private decoded(b: Batch): BusFrame {
+    const start = b.pos;
+    if (start >= b.textEnd) decodeChunk(b, start);
+    const tnl = b.text.indexOf("\n", b.tpos);
+    const line = b.text.slice(b.tpos, tnl);
+    b.tpos = tnl + 1;
+    const nl = b.ascii ? b.textStart + tnl : b.data.indexOf(NL, start);
+    b.pos = nl + 1;
+    this.took(nl + 1 - start);
     let message: BusMessage;
     try {
       message = decodeLine(line);
     } catch (err) {
-      return { kind: "bad", raw, error: err as BusDecodeError };
+      return { kind: "bad", raw: b.data.subarray(start, nl), error: err as BusDecodeError };
     }
-    const notice = readNotice(message, this.brokerPid);
-    if (notice?.event === "dropped") return { kind: "dropped", count: notice.dropped, by: "broker", raw };
-    if (notice) return { kind: "notice", raw };
-    return { kind: "message", raw, message };
+    if (message.topic === NOTICE_TOPIC) {
+      const notice = readNotice(message, this.brokerPid);
+      if (notice?.event === "dropped") return { kind: "dropped", count: notice.dropped, by: "broker", raw: b.data.subarray(start, nl) };
+      if (notice) return { kind: "notice", raw: b.data.subarray(start, nl) };
+    }
+    return new MessageFrame(b.data, start, nl, message);
+  }
+
+  private rawFrame(b: Batch): BusFrame {
+    const start = b.pos;
+    const nl = b.data.indexOf(NL, start);
+    b.pos = nl + 1;
+    this.took(nl + 1 - start);
+    // A notice from the broker is rare: look for its start once per batch, then past each one.
+    if (b.noticeOf !== this.brokerPid || (b.noticeAt >= 0 && b.noticeAt < start)) {
+      b.noticeOf = this.brokerPid;
+      b.noticeAt = b.data.indexOf(this.prefix, start);
+    }
+    if (b.noticeAt === start) {
+      b.noticeAt = b.data.indexOf(this.prefix, nl + 1);
+      const raw = b.data.subarray(start, nl);
+      const notice = rawNotice(raw, this.brokerPid, this.prefix);
+      if (notice?.event === "dropped") return { kind: "dropped", count: notice.dropped, by: "broker", raw };
+      if (notice) return { kind: "notice", raw };
+    }
+    return new RawFrame(b.data, start, nl);
+  }
+
+  private event(e: SubEvent): BusFrame {
+    if ("dropped" in e) return { kind: "dropped", count: e.dropped, by: "subscriber" };
+    if ("handover" in e) {
+      this.brokerPid = e.handover.to;
+      this.prefix = noticePrefix(e.handover.to);
+      return { kind: "handover", from: e.handover.from, to: e.handover.to };
+    }
+    return { kind: "bad", raw: Buffer.alloc(0), error: new BusDecodeError(e.bad) };
+  }
+
+  /** Up to `max` frames queued now (none when nothing is queued). */
+  private take(max: number): BusFrame[] {
+    const out: BusFrame[] = [];
+    while (out.length < max) {
+      const f = this.next();
+      if (!f) break;
+      out.push(f);
+    }
+    return out;
   }
 
   private wake(): void {
     while (this.waiters.length > 0) {
       if (this.ended === "abort") {
-        for (const w of this.waiters.splice(0)) w.resolve({ value: undefined, done: true });
+        for (const w of this.waiters.splice(0)) w.resolve({ value: undefined as never, done: true });
         return;
       }
-      const f = this.next();
-      if (!f && !this.ended) return;
-      const w = this.waiters.shift()!;
-      if (f) w.resolve({ value: f, done: false });
+      const w = this.waiters[0]!;
+      const f = w.many > 0 ? this.take(w.many) : this.next();
+      const got = w.many > 0 ? (f as BusFrame[]).length > 0 : f !== null;
+      if (!got && !this.ended) return;
+      this.waiters.shift();
+      if (got) w.resolve({ value: f as never, done: false });
       else w.reject(this.ended);
     }
+  }
+
+  /** One iterator over frames (`many` = 0) or arrays of up to `many` frames. */
+  private iterator<T>(many: number): AsyncIterableIterator<T> {
+    const done: IteratorResult<T> = { value: undefined, done: true };
+    const it: AsyncIterableIterator<T> = {
+      next: (): Promise<IteratorResult<T>> => {
+        if (this.ended === "abort") return Promise.resolve(done);
+        if (this.waiters.length === 0) {
+          const f = many > 0 ? this.take(many) : this.next();
+          if (many > 0 ? (f as BusFrame[]).length > 0 : f !== null) return Promise.resolve({ value: f as T, done: false });
+          if (this.ended) {
+            const err = this.ended;
+            this.finish("abort");
+            return Promise.reject(err);
+          }
+        }
+        return new Promise((resolve, reject) => this.waiters.push({ resolve: resolve as Waiter["resolve"], reject, many }));
+      },
+      return: (): Promise<IteratorResult<T>> => {
+        this.finish("abort");
+        return Promise.resolve(done);
+      },
+      throw: (err?: unknown): Promise<IteratorResult<T>> => {
+        this.finish("abort");
+        return Promise.reject(err);
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
   }
 
   /**
@@ -255,30 +406,18 @@ export class Subscription implements AsyncIterable<BusFrame> {
    * Leaving a for-await loop (break, return, throw) closes the subscription.
    */
   [Symbol.asyncIterator](): AsyncIterator<BusFrame> {
-    const done: IteratorResult<BusFrame> = { value: undefined, done: true };
-    return {
-      next: (): Promise<IteratorResult<BusFrame>> => {
-        if (this.ended === "abort") return Promise.resolve(done);
-        if (this.waiters.length === 0) {
-          const f = this.next();
-          if (f) return Promise.resolve({ value: f, done: false });
-          if (this.ended) {
-            const err = this.ended;
-            this.finish("abort");
-            return Promise.reject(err);
-          }
-        }
-        return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
-      },
-      return: (): Promise<IteratorResult<BusFrame>> => {
-        this.finish("abort");
-        return Promise.resolve(done);
-      },
-      throw: (err?: unknown): Promise<IteratorResult<BusFrame>> => {
-        this.finish("abort");
-        return Promise.reject(err);
-      },
-    };
+    return this.iterator<BusFrame>(0);
+  }
+
+  /**
+   * Frames in order, as arrays of every frame queued (at most `max`, default
+   * SUBSCRIPTION_BATCH_FRAMES): one promise and one await for many frames. The frames of an
+   * array count as taken when it is handed over; a reader that spends more than
+   * CLIENT_STALL_MS on one array is treated as stalled, as one that spends it on one frame.
+   * Leaving the loop closes the subscription.
+   */
+  batches(max = SUBSCRIPTION_BATCH_FRAMES): AsyncIterableIterator<BusFrame[]> {
+    return this.iterator<BusFrame[]>(Math.max(1, Math.floor(max)));
   }
 }
 

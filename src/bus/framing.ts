@@ -37,6 +37,14 @@ export interface FrameSink {
  * partial frame.
  */
 export class FrameSplitter {
+  /**
+   * `ownsChunks`: chunks given to `push` are its to keep (a socket's 'data' chunks, each in
+   * memory of its own). Then the part of a chunk that starts a frame is kept as a view
+   * when it is most of the chunk, rather than copied: a connection that trickles an unfinished
+   * frame costs one allocation per read, not two. Otherwise (a reused read buffer) it is copied.
+   */
+  constructor(private readonly ownsChunks = false) {}
+
   private partial: Buffer[] = [];
   private partialLen = 0;
   private discarding = false;
@@ -111,7 +119,7 @@ export class FrameSplitter {
       this.partialLen = 0;
     } else {
       // Copy: a view would keep the whole chunk alive.
-      this.partial.push(Buffer.from(rest));
+      this.partial.push(this.ownsChunks && rest.byteOffset * 2 <= rest.buffer.byteLength ? rest : Buffer.from(rest));
       this.partialLen += rest.length;
     }
     if (this.discarding && !this.reported && this.discarded > MAX_UNTERMINATED_BYTES) {
@@ -130,4 +138,27 @@ export function eachFrame(run: Buffer, fn: (frame: Buffer) => void): void {
     fn(run.subarray(start, nl + 1));
     start = nl + 1;
   }
+}
+
+/**
+ * One byte stream read as frames: every chunk goes through a FrameSplitter into `sink`, then
+ * `after` runs. The broker's connections and the bus thread's client sockets read this way.
+ */
+export class FrameReader {
+  readonly splitter: FrameSplitter;
+
+  /** `ownsChunks`: see FrameSplitter. */
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly after?: () => void,
+    ownsChunks = false,
+  ) {
+    this.splitter = new FrameSplitter(ownsChunks);
+  }
+
+  /** A chunk read from the stream; it may be a view of a buffer reused for the next read (the sink copies what it keeps). */
+  readonly push = (chunk: Buffer): void => {
+    this.splitter.push(chunk, this.sink);
+    this.after?.();
+  };
 }

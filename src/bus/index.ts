@@ -26,6 +26,7 @@ export {
   closePublishers,
   brokerStats,
   Subscription,
+  SUBSCRIPTION_BATCH_FRAMES,
   type BusFrame,
   type BusOptions,
   type SubscribeOptions,

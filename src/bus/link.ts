@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { BusConnectionError } from "./errors.js";
-import { FrameSplitter, eachFrame, type FrameSink } from "./framing.js";
+import { FrameReader, eachFrame, type FrameSink } from "./framing.js";
 import { noticePrefix, rawNotice } from "./notices.js";
 
 /*
@@ -62,10 +62,29 @@ export function joinPends(pends: Pend[]): Buffer {
   return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
 }
 
-/** Connect to a Unix socket; resolves once connected, rejects with the connection error. */
-export function openSocket(path: string): Promise<Socket> {
+/**
+ * Every client socket of the thread reads into this one buffer: a chunk is split and handed
+ * on (copied where kept) before the next read, so no socket holds a read buffer of its own
+ * and no read allocates.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Connect to a Unix socket whose frames go to `reader`; resolves once connected, rejects with
+ * the connection error.
+ */
+export function openSocket(path: string, reader: FrameReader): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect(path);
+    const s = connect({
+      path,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          reader.push(READ_BUFFER.subarray(0, n));
+          return true;
+        },
+      },
+    });
     const onError = (err: Error) => reject(err);
     s.once("error", onError);
     s.once("connect", () => {
@@ -83,13 +102,13 @@ export class Link {
   private head = 0;
   /** Extra frames the witness may have missed (from the broker's dropped notices). */
   private missed = 0;
-  private readonly split = new FrameSplitter();
   private readonly prefix: Buffer;
   private outEnded = false;
   private outReset = false;
   private outClosed = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly witnessSink: FrameSink;
+  private readonly witnessReader: FrameReader;
+  private readonly outReader: FrameReader;
 
   constructor(
     readonly path: string,
@@ -97,11 +116,17 @@ export class Link {
     private readonly ev: LinkEvents,
   ) {
     this.prefix = noticePrefix(brokerPid);
-    this.witnessSink = {
-      frames: (run) => this.onWitnessRun(run),
-      oversized: () => undefined,
-      unterminated: () => undefined,
+    const ignore = () => undefined;
+    this.witnessReader = new FrameReader({ frames: (run) => this.onWitnessRun(run), oversized: ignore, unterminated: ignore });
+    // What the broker fans out to a publisher is read and dropped; a handover notice is heeded.
+    const outSink: FrameSink = {
+      frames: (run) => {
+        if (run.indexOf(this.prefix) >= 0) eachFrame(run, (f) => this.checkNotice(f));
+      },
+      oversized: ignore,
+      unterminated: ignore,
     };
+    this.outReader = new FrameReader(outSink);
   }
 
   get pending(): number {
@@ -110,26 +135,21 @@ export class Link {
 
   /** Connect the witness, then the publishing connection (so the broker knows the witness first). */
   async connect(): Promise<void> {
-    const witness = await openSocket(this.path);
+    const witness = await openSocket(this.path, this.witnessReader);
     let out: Socket;
     try {
-      out = await openSocket(this.path);
+      out = await openSocket(this.path, this.outReader);
     } catch (err) {
       witness.destroy();
       throw err;
     }
     this.witness = witness;
     this.out = out;
-    witness.on("data", (chunk: Buffer) => this.split.push(chunk, this.witnessSink));
     witness.on("error", () => undefined);
     witness.on("close", () => {
       // Without a witness nothing more can be confirmed: finish through `out`'s close.
       if (!this.outClosed) this.out?.end();
       this.detach();
-    });
-    out.on("data", (chunk: Buffer) => {
-      // What the broker fans out to a publisher is read and dropped; a handover notice is heeded.
-      if (chunk.indexOf(this.prefix) >= 0) eachFrame(chunk, (f) => this.checkNotice(f));
     });
     out.on("end", () => (this.outEnded = true));
     out.on("error", (err: NodeJS.ErrnoException) => {

@@ -15,12 +15,10 @@ export function toWire(err: unknown): WireError {
   return { name: e?.name ?? "Error", message: e?.message ?? String(err), code: typeof e?.code === "string" ? e.code : undefined };
 }
 
-/** An item of a frames batch: the end offset of a frame in the batch's bytes, or an event in order. */
-export type SubItem =
-  | number
-  | { dropped: number; by: "client" }
-  | { handover: { from: number; to: number } }
-  | { bad: string };
+/** Something that happened between frames of a subscription: frames dropped, a handover, a frame over a limit. */
+export type SubEventKind = { dropped: number; by: "client" } | { handover: { from: number; to: number } } | { bad: string };
+/** An event of a frames batch, in order: it comes before the frame that starts at byte `at` of the batch. */
+export type SubEvent = SubEventKind & { at: number };
 
 export type ToThread =
   | { op: "startBroker"; req: number; path: string; stats: SharedArrayBuffer }
@@ -28,8 +26,8 @@ export type ToThread =
   | { op: "publish"; path: string; seqs: Float64Array; data: Uint8Array; ends: Float64Array }
   | { op: "elected"; path: string; pid: number; hosted: boolean }
   | { op: "electFailed"; path: string; error: WireError }
-  | { op: "subscribe"; req: number; sub: number; path: string; pid: number }
-  | { op: "ack"; sub: number; bytes: number }
+  | { op: "subscribe"; req: number; sub: number; path: string; pid: number; taken: SharedArrayBuffer }
+  | { op: "taken"; sub: number }
   | { op: "unsubscribe"; sub: number }
   | { op: "flush"; req: number; close: boolean }
   | { op: "exit"; deadline: number };
@@ -39,9 +37,25 @@ export type FromThread =
   | { op: "confirmed"; seqs: Float64Array }
   | { op: "failed"; seqs: number[]; error: WireError }
   | { op: "elect"; path: string }
-  | { op: "frames"; sub: number; data: Uint8Array; items: SubItem[] }
+  | { op: "frames"; sub: number; data: Uint8Array; events: SubEvent[] }
   | { op: "subClosed"; sub: number; reason: "gone" | "disconnected" | "stopped"; brokerPid: number; error?: WireError }
   | { op: "warning"; text: string };
+
+/**
+ * A subscription's memory shared between its reader's thread and the bus thread (Int32Array, TAKEN_SLOTS):
+ * - `TAKEN_POSITION`: bytes the reader has taken so far (wrapping). The reader stores it as it
+ *   takes each frame, which costs no message and no clock read; the bus thread reads it whenever
+ *   it judges the reader (stalled, lagging) or frees room in the window.
+ * - `TAKEN_WAKE`: 1 while the bus thread holds something back until the reader takes more (a
+ *   batch beyond the window, drops to report, a paused feed). Only then does the reader send a
+ *   `taken` message, after a good part of the window or on catching up; otherwise taking
+ *   frames costs it no message at all.
+ * Both sides store before they look at the other's slot (sequentially consistent), so a
+ * wake-up is never missed: either the reader sees the flag or the bus thread sees the position.
+ */
+export const TAKEN_POSITION = 0;
+export const TAKEN_WAKE = 1;
+export const TAKEN_SLOTS = 2;
 
 /** Slots of the control array shared with the bus thread. */
 export const CTRL_EXIT_DONE = 0;

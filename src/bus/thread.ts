@@ -3,15 +3,15 @@
  * process hosts, publisher links, subscriptions — so the bus is served and read whatever
  * the main thread is busy with. The main thread talks to it through `channel.ts`.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { Broker, HANDOVER_GRACE_MS, LAG_MS, type LocalSink } from "./broker.js";
 import { fromWire } from "./errors.js";
-import { FrameSplitter, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, eachFrame, type FrameSink } from "./framing.js";
+import { FrameReader, MAX_FRAME_BYTES, MAX_UNTERMINATED_BYTES, eachFrame, type FrameSink } from "./framing.js";
 import { Link, joinPends, openSocket, type LinkEvents, type Pend } from "./link.js";
 import { readLiveBroker } from "./liveness.js";
 import { noticePrefix, rawNotice } from "./notices.js";
-import { CTRL_EXIT_DONE, toWire, type FromThread, type SubItem, type ToThread } from "./protocol.js";
+import { CTRL_EXIT_DONE, toWire, type FromThread, type ToThread } from "./protocol.js";
 import { SubQueue } from "./subqueue.js";
 
 const port = parentPort!;
@@ -240,20 +240,19 @@ interface Feed {
 }
 
 class SocketFeed implements Feed {
-  private readonly split = new FrameSplitter();
   private readonly prefix: Buffer;
   private paused = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly sink: FrameSink;
+  readonly reader: FrameReader;
+  private socket: Socket | null = null;
   current = true;
 
-  constructor(
+  private constructor(
     private readonly sub: Sub,
-    private readonly socket: Socket,
     readonly pid: number,
   ) {
     this.prefix = noticePrefix(pid);
-    this.sink = {
+    const sink: FrameSink = {
       frames: (run, count) => {
         // A notice from this broker is rare: look for its prefix in the whole run first.
         if (this.current && run.indexOf(this.prefix) >= 0) {
@@ -266,15 +265,21 @@ class SocketFeed implements Feed {
       oversized: (bytes) => sub.q.mark({ bad: `frame of ${bytes} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit` }),
       unterminated: () => sub.q.mark({ bad: `frame exceeds ${MAX_UNTERMINATED_BYTES} bytes without a newline` }),
     };
-    socket.on("data", (chunk: Buffer) => {
-      this.split.push(chunk, this.sink);
-      this.regulate();
-    });
+    this.reader = new FrameReader(sink, () => this.regulate());
+  }
+
+  /** Connect to the broker `pid` serves. */
+  static async open(sub: Sub, pid: number): Promise<SocketFeed> {
+    const feed = new SocketFeed(sub, pid);
+    const socket = await openSocket(sub.path, feed.reader);
+    feed.socket = socket;
     socket.on("error", () => undefined);
     socket.on("close", () => {
-      this.stopTimer();
-      if (this.current) sub.feedClosed(this);
+      feed.stopTimer();
+      if (feed.current) sub.feedClosed(feed);
     });
+    feed.regulate();
+    return feed;
   }
 
   taken(): void {
@@ -284,11 +289,15 @@ class SocketFeed implements Feed {
   /** Pause reading while the reader is behind but taking; read (and drop) once it has stalled. */
   private regulate(): void {
     const hold = this.sub.q.wantsHold();
+    if (!this.socket) return;
     if (hold && !this.paused) {
       this.paused = true;
       this.socket.pause();
       if (!this.timer) {
-        this.timer = setInterval(() => this.regulate(), 25);
+        this.timer = setInterval(() => {
+          this.sub.q.flush();
+          this.regulate();
+        }, 25);
         this.timer.unref();
       }
     } else if (!hold && this.paused) {
@@ -306,7 +315,7 @@ class SocketFeed implements Feed {
   close(): void {
     this.current = false;
     this.stopTimer();
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 }
 
@@ -349,7 +358,10 @@ class LocalFeed implements Feed {
       this.broker.sinkChanged();
     }
     if (hold && !this.timer) {
-      this.timer = setInterval(() => this.regulate(), 25);
+      this.timer = setInterval(() => {
+        this.sub.q.flush();
+        this.regulate();
+      }, 25);
       this.timer.unref();
     } else if (!hold) this.stopTimer();
   }
@@ -377,16 +389,16 @@ class Sub {
   constructor(
     readonly id: number,
     readonly path: string,
+    taken: SharedArrayBuffer,
   ) {
-    this.q = new SubQueue((data, items, ab) => post({ op: "frames", sub: id, data, items }, [ab]));
+    this.q = new SubQueue((data, events, ab) => post({ op: "frames", sub: id, data, events }, [ab]), new Int32Array(taken));
   }
 
   /** Attach to the broker `pid` (this thread's own when `hostedHere`). */
   async attach(pid: number): Promise<Feed> {
     const broker = hosted.get(this.path);
     if (pid === process.pid && broker?.listening) return new LocalFeed(this, broker);
-    const socket = await openSocket(this.path);
-    return new SocketFeed(this, socket, pid);
+    return SocketFeed.open(this, pid);
   }
 
   use(feed: Feed): void {
@@ -441,8 +453,9 @@ class Sub {
     }, 50);
   }
 
-  ack(bytes: number): void {
-    this.q.ack(bytes);
+  /** The reader took frames (its position is in the shared counter). */
+  taken(): void {
+    this.q.wake();
     this.feed?.taken();
   }
 
@@ -469,8 +482,8 @@ class Sub {
 
 const subs = new Map<number, Sub>();
 
-async function subscribe(id: number, path: string, pid: number): Promise<void> {
-  const sub = new Sub(id, path);
+async function subscribe(id: number, path: string, pid: number, taken: SharedArrayBuffer): Promise<void> {
+  const sub = new Sub(id, path, taken);
   subs.set(id, sub);
   try {
     sub.use(await sub.attach(pid));
@@ -527,10 +540,10 @@ port.on("message", (m: ToThread) => {
       settleElection(m.path, fromWire(m.error));
       break;
     case "subscribe":
-      void reply(m.req, () => subscribe(m.sub, m.path, m.pid));
+      void reply(m.req, () => subscribe(m.sub, m.path, m.pid, m.taken));
       break;
-    case "ack":
-      subs.get(m.sub)?.ack(m.bytes);
+    case "taken":
+      subs.get(m.sub)?.taken();
       break;
     case "unsubscribe":
       subs.get(m.sub)?.close();
@@ -548,4 +561,3 @@ port.on("message", (m: ToThread) => {
   }
 });
 
-export type { SubItem };

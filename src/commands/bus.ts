@@ -98,9 +98,19 @@ export const busCommand: CommandSpec = {
     const terminal = raw.isTTY === true;
     const status = json ? ctx.stderr : ctx.stdout;
     let warnedLossy = false;
-    const frame = async (bytes: Buffer) => {
+    // Frames come in batches (one await for many); their lines are written together, in one
+    // write per batch, and always before a status line that follows them.
+    let pending: Array<Buffer | string> = [];
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const lines = pending;
+      pending = [];
+      const data = json && !terminal ? Buffer.concat(lines as Buffer[]) : (lines as string[]).join("");
+      await write(json ? raw : ctx.stdout, data, ctx.signal);
+    };
+    const frame = (bytes: Buffer) => {
       if (!terminal) {
-        await write(raw, Buffer.concat([bytes, NL]), ctx.signal);
+        pending.push(bytes, NL);
         return;
       }
       const { text, lossy } = jsonForTerminal(bytes);
@@ -108,29 +118,35 @@ export const busCommand: CommandSpec = {
         warnedLossy = true;
         ctx.stderr.write("warning: a frame holds invalid UTF-8, shown as U+FFFD on this terminal; redirect the output for the exact bytes\n");
       }
-      await write(raw, text + "\n", ctx.signal);
+      pending.push(text + "\n");
     };
     try {
-      for await (const f of sub) {
-        switch (f.kind) {
-          case "message":
-            if (json) await frame(f.raw);
-            else await write(ctx.stdout, formatBusLine(f.message) + "\n", ctx.signal);
-            break;
-          case "bad":
-            ctx.stderr.write(`warning: skipped a bad frame: ${escapeText(f.error.message)}\n`);
-            break;
-          case "dropped":
-            if (json && f.raw) await frame(f.raw);
-            await write(status, droppedLine(f.count) + "\n", ctx.signal);
-            break;
-          case "notice":
-            if (json) await frame(f.raw);
-            break;
-          case "handover":
-            await write(status, handoverLine(f.from, f.to) + "\n", ctx.signal);
-            break;
+      for await (const batch of sub.batches()) {
+        for (const f of batch) {
+          switch (f.kind) {
+            case "message":
+              if (json) frame(f.raw);
+              else pending.push(formatBusLine(f.message) + "\n");
+              break;
+            case "bad":
+              await flush();
+              ctx.stderr.write(`warning: skipped a bad frame: ${escapeText(f.error.message)}\n`);
+              break;
+            case "dropped":
+              if (json && f.raw) frame(f.raw);
+              await flush();
+              await write(status, droppedLine(f.count) + "\n", ctx.signal);
+              break;
+            case "notice":
+              if (json) frame(f.raw);
+              break;
+            case "handover":
+              await flush();
+              await write(status, handoverLine(f.from, f.to) + "\n", ctx.signal);
+              break;
+          }
         }
+        await flush();
       }
     } catch (err) {
       if (err instanceof BusClosedError) {

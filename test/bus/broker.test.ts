@@ -11,6 +11,7 @@ import {
   onBrokerWarning,
   publish,
   stopHostedBrokers,
+  noticeFrame,
   type BusFrame,
 } from "../../src/bus/index.js";
 import { tempDir } from "../helpers/env.js";
@@ -114,7 +115,22 @@ test("oversized, unterminated, non-JSON and array frames: the broker keeps servi
   await closePublishers();
 });
 
-test("a burst of mixed frames decodes frame by frame: ASCII, unicode, invalid UTF-8, 60 KB and bad frames side by side", async (t) => {
+/** Read `n` frames through `batches()`, checking each array holds 1 to `max` frames. */
+async function collectBatches(sub: Subscription, n: number, max: number, timeoutMs = 10_000): Promise<BusFrame[]> {
+  const got: BusFrame[] = [];
+  const timer = setTimeout(() => sub.close(), timeoutMs);
+  const it = sub.batches(max);
+  while (got.length < n) {
+    const r = await it.next();
+    if (r.done) break;
+    assert.ok(r.value.length >= 1 && r.value.length <= max, `a batch of ${r.value.length}`);
+    got.push(...r.value);
+  }
+  clearTimeout(timer);
+  return got;
+}
+
+test("a burst of mixed frames decodes frame by frame: ASCII, unicode, invalid UTF-8, 60 KB and bad frames side by side; a raw subscription read in batches gets every frame's bytes as received", async (t) => {
   const dir = tempDir();
   const path = join(dir.path, "agents-bus.sock");
   t.after(async () => {
@@ -122,6 +138,8 @@ test("a burst of mixed frames decodes frame by frame: ASCII, unicode, invalid UT
     dir.cleanup();
   });
   const sub = await Subscription.open({ path });
+  const rawSub = await Subscription.open({ path, decode: false });
+  assert.equal(rawSub.brokerPid, process.pid);
   const sender = await rawClient(path);
   const frame = (summary: string) => Buffer.from(JSON.stringify({ agent: "raw:1", topic: "finding", summary }) + "\n");
   const parts: Buffer[] = [];
@@ -141,21 +159,37 @@ test("a burst of mixed frames decodes frame by frame: ASCII, unicode, invalid UT
       summary = `bad-${i}-\ufffd`;
     } else if (i % 19 === 6) {
       b = Buffer.from(`[${i}]\n`);
+    } else if (i === 200) {
+      // A notice in the broker's name (a peer can forge one): both modes recognise it.
+      b = noticeFrame(process.pid, { event: "dropped", dropped: 7 });
     } else {
       summary = `plain-${i}`;
       b = frame(summary);
     }
     parts.push(b);
-    expect.push({ kind: summary === undefined ? "bad" : "message", summary, raw: b.subarray(0, b.length - 1) });
+    expect.push({ kind: i === 200 ? "dropped" : summary === undefined ? "bad" : "message", summary, raw: b.subarray(0, b.length - 1) });
   }
-  sender.write(Buffer.concat(parts));
-  const got = await collect(sub, expect.length, 20_000);
+  // In pieces that end mid-frame, so unfinished frames are held across reads.
+  const all = Buffer.concat(parts);
+  for (let at = 0; at < all.length; at += 50_003) sender.write(all.subarray(at, at + 50_003));
+  const [got, raw] = await Promise.all([collect(sub, expect.length, 20_000), collectBatches(rawSub, expect.length, 32, 20_000)]);
   sender.destroy();
   assert.equal(got.length, expect.length);
   got.forEach((f, i) => {
     assert.equal(f.kind, expect[i]!.kind, `frame ${i}`);
     assert.equal(f.message?.summary, expect[i]!.summary, `frame ${i}`);
-    assert.ok(f.kind === "message" || f.kind === "bad");
-    assert.equal(Buffer.compare(f.raw, expect[i]!.raw), 0, `raw bytes of frame ${i}`);
+    assert.ok(f.kind === "message" || f.kind === "bad" || f.kind === "dropped");
+    assert.equal(Buffer.compare(f.raw!, expect[i]!.raw), 0, `raw bytes of frame ${i}`);
   });
+  assert.equal(raw.length, expect.length);
+  raw.forEach((f, i) => {
+    // Not decoded: bad frames are frames too; the notice is still recognised.
+    assert.equal(f.kind, i === 200 ? "dropped" : "frame", `raw frame ${i}`);
+    if (f.kind === "dropped") assert.deepEqual([f.count, f.by], [7, "broker"]);
+    assert.equal(f.message, undefined);
+    assert.equal(Buffer.compare(f.raw!, expect[i]!.raw), 0, `raw bytes of raw frame ${i}`);
+  });
+  const d = got[200]!;
+  assert.ok(d.kind === "dropped" && d.count === 7 && d.by === "broker");
+  rawSub.close();
 });

@@ -15,7 +15,8 @@ import {
   type BrokerPolicy,
   type BusFrame,
 } from "../../src/bus/index.js";
-import { tempDir } from "../helpers/env.js";
+import { CliProcess } from "../helpers/cli.js";
+import { isolatedEnv, tempDir } from "../helpers/env.js";
 import { lineReader, pybus, rawClient, rawFrame, until, writeAll } from "../helpers/bus-raw.js";
 
 /** A broker on this thread with its own temp dir, stopped after the test. */
@@ -123,6 +124,59 @@ test("a reader at 2 ms per frame is never evicted and every frame it misses is c
   pub.destroy();
   fast.destroy();
   wedged.destroy();
+});
+
+test("our subscriptions read at 2 ms per frame, frame by frame and in batches of raw frames, lose nothing and are never evicted or stalled", async (t) => {
+  // The broker in another process (`agents bus` hosts it), so both subscriptions read it through a socket.
+  const dir = tempDir();
+  const env = isolatedEnv(dir.path);
+  const path = join(dir.path, "agents-bus.sock");
+  const host = new CliProcess(["agents", "bus"], { env });
+  t.after(async () => {
+    host.kill("SIGKILL");
+    await stopHostedBrokers();
+    dir.cleanup();
+  });
+  await host.waitForOutput("tailing /agents bus", 20_000);
+  const n = 1500; // 1.5 MB: past the subscription's hold mark (1 MiB), so its socket is paused and resumed
+  const slow = async (sub: Subscription, batched: boolean) => {
+    let got = 0;
+    let other = 0;
+    const pace = () => new Promise((r) => setTimeout(r, 2));
+    if (batched) {
+      for await (const fs of sub.batches()) {
+        for (const f of fs) {
+          if (f.kind === "frame") got++;
+          else other++;
+          await pace();
+        }
+        if (got + other >= n) break;
+      }
+    } else {
+      for await (const f of sub) {
+        if (f.kind === "message") got++;
+        else other++;
+        await pace();
+        if (got + other >= n) break;
+      }
+    }
+    return { got, other };
+  };
+  const a = await Subscription.open({ path });
+  const b = await Subscription.open({ path, decode: false });
+  assert.deepEqual([a.brokerPid, b.brokerPid], [host.child.pid, host.child.pid]);
+  const results = Promise.all([slow(a, false), slow(b, true)]);
+  const pub = await rawClient(path);
+  await writeAll(
+    pub,
+    Array.from({ length: n }, (_, i) => rawFrame(`m${i}`, 1000)),
+  );
+  assert.deepEqual(await results, [
+    { got: n, other: 0 },
+    { got: n, other: 0 },
+  ]);
+  assert.equal(host.stderr, "", "the broker evicted or dropped nothing");
+  pub.destroy();
 });
 
 test("a reader that stalls for a moment loses nothing: the broker holds the publisher instead of dropping", async (t) => {

@@ -3,7 +3,9 @@
  * Runs only when BUS_PEER_MODE is set (the test runner also loads this file).
  *
  *   BUS_PEER_MODE=sub     prints `ready <pid>` once attached, then `msg <summary>` per message
- *                         (with BUS_PEER_QUIET=1 only counts; `report` prints `got <n> dropped <d> handovers <h>`)
+ *                         (with BUS_PEER_QUIET=1 only counts; `report` prints `got <n> dropped <d> handovers <h>`);
+ *                         BUS_PEER_DECODE=0 subscribes to raw frames (`frame <bytes>`), BUS_PEER_ITER=batches
+ *                         reads them with `batches()`
  *   BUS_PEER_MODE=pub     publishes `probe` every 50 ms until it reads `go`, then BUS_PEER_COUNT messages
  *                         `<pid>-<i>`, prints `sent`, and waits for end of stdin
  *   BUS_PEER_MODE=burst   on `go`, publishes BUS_PEER_COUNT messages `<pid>-<i>` as fast as publish()
@@ -15,7 +17,7 @@
  * BUS_PEER_TRAP=1: handles SIGTERM itself (prints `trapped`, exits 7 after 300 ms).
  */
 import { createInterface } from "node:readline";
-import { publish, Subscription, brokerStats, closePublishers } from "../../src/bus/index.js";
+import { publish, Subscription, brokerStats, closePublishers, type BusFrame } from "../../src/bus/index.js";
 
 async function main(mode: string): Promise<void> {
   const path = process.env.BUS_PEER_SOCKET!;
@@ -26,7 +28,7 @@ async function main(mode: string): Promise<void> {
   let streaming = false;
   let ok = 0;
   let failed = 0;
-  const counts = { got: 0, dropped: 0, handovers: 0 };
+  const counts = { got: 0, dropped: 0, handovers: 0, bytes: 0 };
   const one = (i: number) =>
     publish({ agent: `peer:${process.pid}`, topic: "finding", summary: `${process.pid}-${i}` }, { path }).then(
       () => void ok++,
@@ -70,20 +72,31 @@ async function main(mode: string): Promise<void> {
     });
   }
   if (mode === "sub") {
-    const sub = await Subscription.open({ path });
+    const decode = process.env.BUS_PEER_DECODE !== "0";
+    const sub = await Subscription.open({ path, decode });
     out(`ready ${process.pid}`);
+    const take = (f: BusFrame) => {
+      if (f.kind === "message") {
+        counts.got++;
+        if (!quiet) out(`msg ${f.message.summary}`);
+      } else if (f.kind === "frame") {
+        // What a relay does with a frame: take its bytes as received.
+        counts.got++;
+        counts.bytes += f.raw.length;
+        if (!quiet) out(`frame ${f.raw.toString()}`);
+      } else if (f.kind === "dropped") {
+        counts.dropped += f.count;
+        if (!quiet) out(`dropped ${f.count} by ${f.by}`);
+      } else if (f.kind === "handover") {
+        counts.handovers++;
+        if (!quiet) out(`handover ${f.from} ${f.to}`);
+      }
+    };
     try {
-      for await (const f of sub) {
-        if (f.kind === "message") {
-          counts.got++;
-          if (!quiet) out(`msg ${f.message.summary}`);
-        } else if (f.kind === "dropped") {
-          counts.dropped += f.count;
-          if (!quiet) out(`dropped ${f.count} by ${f.by}`);
-        } else if (f.kind === "handover") {
-          counts.handovers++;
-          if (!quiet) out(`handover ${f.from} ${f.to}`);
-        }
+      if (process.env.BUS_PEER_ITER === "batches") {
+        for await (const fs of sub.batches()) for (const f of fs) take(f);
+      } else {
+        for await (const f of sub) take(f);
       }
     } catch (err) {
       out(`closed ${(err as Error).message}`);
