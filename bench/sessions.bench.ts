@@ -16,6 +16,8 @@ import { claudeProjectDir } from "../src/fleet/transcripts/paths.js";
  */
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, "..", "src", "cli.js");
+/** Another build's CLI (`BENCH_COMPARE_CLI=/path/to/dist/src/cli.js`): its one-shots are timed on the same files, as "before". */
+const COMPARE_CLI = process.env.BENCH_COMPARE_CLI;
 const out = (s: string) => process.stdout.write(s + "\n");
 /** One-shot runs per case; the median is reported. */
 const RUNS = 3;
@@ -32,9 +34,9 @@ function line(session: string, cwd: string, at: number, id: string): string {
 }
 
 /** Wall ms of one CLI run (its output discarded). */
-function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, input?: string): number {
+function timed(args: string[], env: NodeJS.ProcessEnv, cwd: string, input?: string, cli = CLI): number {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], { env, cwd, input, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"], timeout: 600_000 });
+  const r = spawnSync(process.execPath, [cli, ...args], { env, cwd, input, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"], timeout: 600_000 });
   if (r.status !== 0 && r.status !== 2) out(`  (exit ${r.status}: ${String(r.stderr).trim().slice(0, 200)})`);
   return performance.now() - t0;
 }
@@ -87,9 +89,15 @@ export default async function main(): Promise<void> {
         const key = `${kind}/${withRecord ? "record" : "none"}`;
         const oneShot: number[] = [];
         const hook: number[] = [];
+        const before: number[] = [];
+        const hookBefore: number[] = [];
         for (let i = 0; i < RUNS; i++) {
           oneShot.push(timed(["agents", "--json"], env, cwd));
           hook.push(timed(["agents", "hook", "claude-pretool"], env, cwd, hookInput));
+          if (COMPARE_CLI) {
+            before.push(timed(["agents", "--json"], env, cwd, undefined, COMPARE_CLI));
+            hookBefore.push(timed(["agents", "hook", "claude-pretool"], env, cwd, hookInput, COMPARE_CLI));
+          }
         }
         const collector = new FleetCollector({ home: env.OPENSRE_HOME!, env, firstSampleMs: 0, telemetry: null });
         await collector.refresh();
@@ -102,10 +110,11 @@ export default async function main(): Promise<void> {
           stats = Math.max(stats, collector.store.lastRefreshStats);
         }
         figures[key] = { oneShot: median(oneShot), hook: median(hook), steady: median(steady), stats };
+        if (COMPARE_CLI) Object.assign(figures[key]!, { oneShotBefore: median(before), hookBefore: median(hookBefore) });
       }
       agent.kill("SIGKILL");
     }
-    const row = (label: string, k: "oneShot" | "hook" | "steady") => {
+    const row = (label: string, k: "oneShot" | "hook" | "steady" | "oneShotBefore" | "hookBefore") => {
       for (const rec of ["record", "none"]) {
         const s = figures[`small/${rec}`]![k]!;
         const l = figures[`large/${rec}`]![k]!;
@@ -115,6 +124,10 @@ export default async function main(): Promise<void> {
     out(`median of ${RUNS} (one-shots) / 5 (live refreshes); ${n.toLocaleString("en-US")} old sessions vs a folder with only the live session (baseline):`);
     row("opensre agents --json (one-shot)", "oneShot");
     row("pre-tool hook (one-shot)", "hook");
+    if (COMPARE_CLI) {
+      row("--json, compared build", "oneShotBefore");
+      row("hook, compared build", "hookBefore");
+    }
     row("live refresh, nothing changed", "steady");
     out(`  files stat'ed by a live refresh with nothing changed: ${figures["large/record"]!.stats} (own record), ${figures["large/none"]!.stats} (no record; ${n.toLocaleString("en-US")} in the folder)`);
   } finally {

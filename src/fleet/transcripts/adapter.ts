@@ -49,7 +49,9 @@ export interface Adapter {
   /**
    * Transcript files under this agent's roots (env decides the roots: the agent's own location
    * variables and HOME; never credentials). Without `scope`, every file (history); with it, at
-   * least every file a live agent in `scope.cwd` can be writing.
+   * least every session a live agent in `scope.cwd` can be writing (an adapter with
+   * `sessionFiles` may leave a session's other files out: the store asks for them when it reads
+   * the session).
    */
   listFiles(env: NodeJS.ProcessEnv, extraRoots: ReadonlySet<string>, scope?: ListScope): Promise<string[]>;
   /** What the path alone says (session id from the file name, …). */
@@ -64,7 +66,7 @@ export interface Adapter {
   /**
    * Every file of the session whose main transcript is `path` (Claude: its sub-agent runs): what
    * a live refresh lists for an agent whose own record names its session, instead of its
-   * project's folder. Default: the path alone.
+   * project's folder, and for a listed session it reads. Default: the path alone.
    */
   sessionFiles?(path: string): Promise<string[]>;
 }

@@ -180,8 +180,9 @@ export const claudeAdapter: Adapter = {
     const out: string[] = [];
     for (const projects of claudeProjectsDirs(env)) {
       if (scope?.cwd) {
-        // a live session is in the folder named after its working directory
-        await projectFiles(join(projects, claudeProjectDir(scope.cwd)), 0, out);
+        // a live session is in the folder named after its working directory; its sub-agent runs
+        // (`<session>/subagents/…`) are listed by `sessionFiles` once the session is found live
+        await projectFiles(join(projects, claudeProjectDir(scope.cwd)), MAX_NESTING, out);
         continue;
       }
       for (const p of (await listDir(projects)).dirs) await projectFiles(join(projects, p), 0, out);

@@ -11,6 +11,8 @@ export interface DirListing {
  * Past it, the least recently used directories are let go and listed again when next needed.
  */
 export const MAX_CACHED_NAMES = 500_000;
+/** The bounds in force (tests lower them to push past them without creating 500k files). */
+export const listingLimits = { maxCachedNames: MAX_CACHED_NAMES };
 /**
  * A directory modified this recently may change again within the same timestamp tick (the
  * kernel's clock for file times is coarse), so its listing is not trusted on the next look.
@@ -26,8 +28,8 @@ interface Cached extends DirListing {
 const cache = new Map<string, Cached>();
 let cachedNames = 0;
 
-/** Counters for tests and benchmarks: directories read in full, and listings answered from the cache. */
-export const listingStats = { readdirs: 0, reused: 0 };
+/** Counters for tests and benchmarks: directories looked at (one stat each), read in full, and answered from the cache. */
+export const listingStats = { looks: 0, readdirs: 0, reused: 0 };
 
 /**
  * Lists a directory, reusing the previous listing while the directory itself is unchanged
@@ -38,6 +40,7 @@ export const listingStats = { readdirs: 0, reused: 0 };
  */
 export async function listDir(dir: string, now = Date.now()): Promise<DirListing> {
   let st;
+  listingStats.looks++;
   try {
     st = await stat(dir);
   } catch {
@@ -70,7 +73,7 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
     cache.set(dir, listing); // the very object returned: what is derived from it now is kept with it
     cachedNames += files.length + dirs.length;
     for (const [d, c] of cache) {
-      if (cachedNames <= MAX_CACHED_NAMES) break;
+      if (cachedNames <= listingLimits.maxCachedNames) break;
       forget(d, c);
     }
   }

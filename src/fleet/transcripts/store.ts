@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { statSync, type Stats } from "node:fs";
 import type { Provider } from "../model.js";
 import { costUsd, inputTokens, priceFor } from "../pricing/index.js";
 import type { Adapter, FileParser, MetaPatch, ParseSink } from "./adapter.js";
@@ -33,8 +33,13 @@ export const START_SLACK_MS = 5_000;
 export const COLD_RECHECKS_PER_REFRESH = 1_000;
 /** Old files remembered as such (~150 bytes each); past it further old files are looked at on every refresh. */
 export const MAX_COLD_FILES = 1_000_000;
-/** Stats in flight at once: a first look at a large folder is not one stat after another. */
-export const STAT_CONCURRENCY = 64;
+/**
+ * Longest stretch of synchronous stats before the event loop gets a turn (a live view answers
+ * keys meanwhile). A stat on a local disk is ~1-15 µs done synchronously against ~80 µs through
+ * the thread pool and a promise each (measured at 100k files: 1.0-1.4 s against 8 s), so a first
+ * look at a large folder stats in short synchronous runs.
+ */
+export const STAT_SLICE_MS = 8;
 
 /** File writes are kept longer than other events: conflict detection looks back with `--since`. */
 export const DEFAULT_WRITE_RETAIN_MS = 24 * 60 * 60 * 1000;
@@ -79,6 +84,8 @@ export interface StoreOptions {
   recentOnly?: { ms: number; tailBytes: number };
   /** Old files looked at again per live refresh (default `COLD_RECHECKS_PER_REFRESH`). */
   coldRechecks?: number;
+  /** Old files remembered as such (default `MAX_COLD_FILES`; tests lower it). */
+  maxColdFiles?: number;
 }
 
 export interface SessionMeta extends SessionFile {
@@ -156,6 +163,7 @@ export class TranscriptStore {
   /** Cold files remembered across all listings (bounded by `MAX_COLD_FILES`). */
   private coldCount = 0;
   private readonly coldRechecks: number;
+  private readonly maxColdFiles: number;
 
   constructor(opts: StoreOptions) {
     this.env = opts.env;
@@ -164,6 +172,7 @@ export class TranscriptStore {
     this.writeRetainMs = Math.max(this.retainMs, opts.writeRetainMs ?? DEFAULT_WRITE_RETAIN_MS);
     this.recentOnly = opts.recentOnly;
     this.coldRechecks = opts.coldRechecks ?? COLD_RECHECKS_PER_REFRESH;
+    this.maxColdFiles = opts.maxColdFiles ?? MAX_COLD_FILES;
   }
 
   /** Aider keeps its history in the repository: the collector adds each aider process's cwd. */
@@ -180,21 +189,19 @@ export class TranscriptStore {
     this.lastRefreshBytes = 0;
     const now = this.now();
     /**
-     * path → its adapter, the oldest modification that still makes it worth reading (-Infinity:
-     * always), and the start of the newest live agent whose listing has it (a file found too
-     * old before that agent started is looked at again: a resumed session is appended to).
+     * Files named exactly (an agent's own session, a file held open, every file of history, a
+     * live session's sub-agent runs) → its adapter and the oldest modification that still makes
+     * it worth reading (-Infinity: always). Project folders' files are looked at by `groups`.
      */
-    const wanted = new Map<string, { adapter: Adapter; since: number; listing?: Listing }>();
-    const want = (adapter: Adapter, path: string, since: number, listing?: Listing) => {
+    const wanted = new Map<string, { adapter: Adapter; since: number }>();
+    const want = (adapter: Adapter, path: string, since: number) => {
       const w = wanted.get(path);
-      if (!w) wanted.set(path, { adapter, since, listing });
-      else {
-        if (since < w.since) w.since = since;
-        w.listing ??= listing;
-      }
+      if (!w) wanted.set(path, { adapter, since });
+      else if (since < w.since) w.since = since;
     };
-    let listedCount = 0;
     const listings: Listing[] = [];
+    /** A project folder's files to look at this refresh (no object per file: a first look at 100k sessions allocates little). */
+    const groups: Array<{ adapter: Adapter; since: number; listing: Listing; paths: readonly string[] }> = [];
     if (!scope) {
       const since = this.recentOnly ? now - this.recentOnly.ms : -Infinity;
       for (const adapter of ADAPTERS) {
@@ -246,69 +253,116 @@ export class TranscriptStore {
       for (const [key, l] of listed) {
         let L = this.listings.get(key);
         const full = !L || l.start > L.fullLookAt;
-        if (!L) this.listings.set(key, (L = { paths: [], cold: new Map(), hot: new Set(), fullLookAt: -Infinity }));
+        if (!L) this.listings.set(key, (L = { paths: [], cold: new Set(), hot: new Set(), fullLookAt: -Infinity }));
         listings.push(L);
-        listedCount += l.paths.length;
+        let paths: string[] | readonly string[];
         if (full) {
+          // every file once; what is looked at again is sorted out as each is seen
           this.coldCount -= L.cold.size;
           L.cold.clear();
-          L.hot = new Set(l.paths);
+          L.hot = new Set();
           L.fullLookAt = now;
-        } else if (!sameList(L.paths, l.paths)) {
-          // the folder changed: what is new in it is looked at, what was cold and is still there stays cold
-          const present = new Set(l.paths);
-          for (const p of L.cold.keys()) if (!present.has(p)) this.uncold(L, p);
-          L.hot = new Set(l.paths.filter((p) => !L!.cold.has(p)));
+          paths = l.paths;
+        } else {
+          if (!sameList(L.paths, l.paths)) {
+            // the folder changed: what is new in it is looked at, what was cold and is still there stays cold
+            const present = new Set(l.paths);
+            for (const p of L.cold) if (!present.has(p)) this.uncold(L, p);
+            L.hot = new Set(l.paths.filter((p) => !L!.cold.has(p)));
+          }
+          const some = [...L.hot];
+          let sweep = this.coldRechecks;
+          for (const p of L.cold) {
+            if (sweep-- <= 0) break;
+            some.push(p);
+          }
+          paths = some;
         }
         L.paths = l.paths;
-        for (const p of L.hot) want(l.adapter, p, l.since, L);
-        let sweep = this.coldRechecks;
-        for (const p of L.cold.keys()) {
-          if (sweep-- <= 0) break;
-          want(l.adapter, p, l.since, L);
-        }
+        groups.push({ adapter: l.adapter, since: l.since, listing: L, paths });
       }
       for (const [key, L] of this.listings) if (!listed.has(key)) this.dropListing(key, L);
     }
-    for (const w of wanted.values()) if (!w.listing) listedCount++; // files named exactly (pinned), or every file (history)
-    this.lastRefreshListed = scope ? listedCount : wanted.size;
+    let listedCount = 0;
+    for (const L of listings) listedCount += L.paths.length;
+    // files named exactly (pinned) and not in a listing, or every file (history)
+    for (const p of wanted.keys()) if (!listings.some((L) => L.paths.includes(p))) listedCount++;
+    this.lastRefreshListed = listedCount;
     this.lastWanted = wanted;
     this.lastListings = listings;
-    const toStat = [...wanted.keys()];
-    const stats = await statAll(toStat);
-    this.lastRefreshStats = toStat.length;
     // known files first (their appends), then new ones oldest first: an original is read before
     // a later copy of its responses, so the copy is the one recognised as a replay
     const fresh: Array<{ path: string; adapter: Adapter; mtimeMs: number; size: number; ino: number }> = [];
+    const known: Array<{ path: string; adapter: Adapter; st: Stats }> = [];
     let budget = MAX_BYTES_PER_REFRESH;
-    for (const path of toStat) {
-      const w = wanted.get(path)!;
-      const st = stats.get(path)!;
+    let statted = 0;
+    /** Listed sessions read this refresh whose other files (Claude's sub-agent runs) are looked for. */
+    const expand: Array<{ path: string; adapter: Adapter; since: number }> = [];
+    const classify = (path: string, adapter: Adapter, since: number, L: Listing | undefined, st: Stats | Error) => {
       if (st instanceof Error) {
         if ((st as NodeJS.ErrnoException).code !== "ENOENT") this.warnings.push(`${path}: ${st.message}`);
-        if (w.listing) this.uncold(w.listing, path);
-        if (!scope) continue;
-        if (this.files.has(path)) this.drop(path);
-        continue;
+        if (L) this.uncold(L, path);
+        if (scope && this.files.has(path)) this.drop(path);
+        return;
       }
-      if (!st.isFile()) continue; // a FIFO, socket or device named like a transcript
-      const known = this.files.get(path);
-      if (known) {
-        known.listedAt = now;
-        if (w.listing) this.uncold(w.listing, path);
-        budget -= await this.tryRefreshFile(known.adapter, path, st, budget);
-      } else if (st.mtimeMs >= w.since) {
-        if (w.listing) this.uncold(w.listing, path);
-        fresh.push({ path, adapter: w.adapter, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
-      } else if (w.listing && (w.listing.cold.has(path) || this.coldCount < MAX_COLD_FILES)) {
-        // (re-)inserted last: the sweep takes the least recently looked at first
-        const L = w.listing;
-        if (L.cold.delete(path)) this.coldCount--;
-        L.cold.set(path, { mtimeMs: st.mtimeMs, checkedAt: now });
-        this.coldCount++;
+      if (!st.isFile()) return; // a FIFO, socket or device named like a transcript
+      const f = this.files.get(path);
+      if (f || st.mtimeMs >= since) {
+        if (L) this.uncold(L, path);
+        if (L && adapter.sessionFiles) expand.push({ path, adapter, since });
+        if (f) {
+          f.listedAt = now;
+          known.push({ path, adapter: f.adapter, st });
+        } else fresh.push({ path, adapter, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino });
+      } else if (L) {
+        // too old to be a live session's: remembered as such, (re-)inserted last so the sweep
+        // takes the least recently looked at first; past MAX_COLD_FILES, looked at every refresh
+        if (L.cold.delete(path)) L.cold.add(path);
+        else if (this.coldCount < this.maxColdFiles) {
+          L.cold.add(path);
+          this.coldCount++;
+        } else {
+          L.hot.add(path);
+          return;
+        }
         L.hot.delete(path);
       }
+    };
+    const readKnown = async () => {
+      for (const k of known.splice(0)) budget -= await this.tryRefreshFile(k.adapter, k.path, k.st, budget);
+    };
+    const pinnedPaths = [...wanted.keys()];
+    statted += await forEachStat(pinnedPaths, (p, st) => {
+      const w = wanted.get(p)!;
+      classify(p, w.adapter, w.since, undefined, st);
+    });
+    for (const g of groups) {
+      statted += await forEachStat(g.paths, (p, st) => {
+        if (!wanted.has(p)) classify(p, g.adapter, g.since, g.listing, st);
+      });
     }
+    await readKnown();
+    if (expand.length) {
+      // A live listing names only a project folder's sessions, not their sub-folders: the
+      // sub-agent runs of a session are looked for when the session itself is live or being
+      // read (they are written during its turns), so a folder of 100k old sessions with a
+      // sub-folder each costs no stat per sub-folder per refresh.
+      const more: string[] = [];
+      for (const e of expand) {
+        for (const f of await e.adapter.sessionFiles!(e.path).catch(() => [])) {
+          if (f === e.path || wanted.has(f)) continue;
+          wanted.set(f, { adapter: e.adapter, since: e.since });
+          more.push(f);
+        }
+      }
+      this.lastRefreshListed += more.length;
+      statted += await forEachStat(more, (p, st) => {
+        const w = wanted.get(p)!;
+        classify(p, w.adapter, w.since, undefined, st);
+      });
+      await readKnown();
+    }
+    this.lastRefreshStats = statted;
     fresh.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const f of fresh) {
       if (budget <= 0) break;
@@ -562,7 +616,7 @@ interface Listing {
   /** The paths it listed last time (the same strings while the folder is unchanged: see `listing.ts`). */
   paths: readonly string[];
   /** Listed files too old to be a live session's when last looked at, least recently looked at first. */
-  cold: Map<string, { mtimeMs: number; checkedAt: number }>;
+  cold: Set<string>;
   /** Listed files looked at on every refresh (recent, being read, or new in the folder). */
   hot: Set<string>;
   /** When every listed file was last looked at: an agent started after it may resume any of them. */
@@ -577,18 +631,30 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** Stats every path, `STAT_CONCURRENCY` at a time; an error is kept as the path's result. */
-async function statAll(paths: readonly string[]): Promise<Map<string, import("node:fs").Stats | Error>> {
-  const out = new Map<string, import("node:fs").Stats | Error>();
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const p = paths[next++]!;
-      out.set(p, await stat(p).catch((e: Error) => e));
+const ENOENT = Object.assign(new Error("no such file"), { code: "ENOENT" });
+
+/**
+ * Stats each path (following symlinks, as `stat` does; the reader refuses what is not a regular
+ * file) and hands the result (or the error) to `visit` at once, synchronously in slices of at
+ * most `STAT_SLICE_MS` with the event loop given a turn between slices. Returns how many.
+ */
+async function forEachStat(paths: readonly string[], visit: (path: string, st: Stats | Error) => void): Promise<number> {
+  let sliceStart = performance.now();
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    let st: Stats | Error;
+    try {
+      st = statSync(path, { throwIfNoEntry: false }) ?? ENOENT;
+    } catch (err) {
+      st = err as Error;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(STAT_CONCURRENCY, paths.length) }, worker));
-  return out;
+    visit(path, st);
+    if ((i & 63) === 63 && performance.now() - sliceStart > STAT_SLICE_MS) {
+      await new Promise((r) => setImmediate(r));
+      sliceStart = performance.now();
+    }
+  }
+  return paths.length;
 }
 
 /** The location variables that decide an agent's roots, as one key (agents sharing them share a listing). */
