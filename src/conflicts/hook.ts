@@ -20,8 +20,15 @@ export interface PreToolInput {
 
 export type HookDecision = { block: false; reason?: undefined } | { block: true; reason: string };
 
-function ago(ms: number): string {
-  return `${Math.max(0, Math.round(ms / 1000))}s ago`;
+/**
+ * Why an edit is blocked by another agent's recent write: how long ago it wrote, and how long
+ * is left of the window (the time after which the same edit goes through), in whole seconds
+ * that add up to the window (never less than 1).
+ */
+export function writeBlockReason(path: string, agent: { name: string; pid: number }, agoMs: number, windowMs: number): string {
+  const ago = Math.max(0, Math.round(agoMs / 1000));
+  const left = Math.max(1, Math.round(windowMs / 1000) - ago);
+  return `${path} was written by ${agent.name} (pid ${agent.pid}) ${ago}s ago; wait ${left}s or coordinate on /agents bus`;
 }
 
 /** Pids of this process's ancestors: the agent that runs the hook is one of them. */
@@ -70,7 +77,7 @@ export async function decidePreTool(
   const recent = transcriptWrites(others, store, now - opts.windowMs).filter((w) => w.path === path).sort((a, b) => b.at - a.at);
   const last = recent[0];
   if (last?.agent) {
-    return { block: true, reason: `${path} was written by ${last.agent.name} (pid ${last.agent.pid}) ${ago(now - last.at)}; wait ${Math.round(opts.windowMs / 1000)}s or coordinate on /agents bus` };
+    return { block: true, reason: writeBlockReason(path, last.agent, now - last.at, opts.windowMs) };
   }
   return { block: false };
 }

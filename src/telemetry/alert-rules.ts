@@ -82,6 +82,8 @@ export const SLO_RULES: Record<Exclude<SloName, "conflict" | ObjectiveKind>, { s
   errors: {
     setting: "error_rate_pct",
     build: (pct, s) => {
+      // the requests counter counts every request, failed or not (errors are a subset of it), so
+      // errors / requests is the views' errors / (successful requests + errors)
       const ratio = (w: string) => `sum by (${BY}) (increase(${N.errors}{${s.selector}}[${w}]))\n  / sum by (${BY}) (increase(${N.requests}{${s.selector}}[${w}]))`;
       const fast = span(DEFAULT_WINDOWS.fastMs);
       const slow = span(DEFAULT_WINDOWS.slowMs);

@@ -112,7 +112,9 @@ test("the Claude Code pre-tool hook blocks an edit another live agent just made,
 
   const blocked = await hook({ hook_event_name: "PreToolUse", tool_name: "Edit", tool_input: { file_path: "app.py" }, cwd: repo, transcript_path: "/elsewhere.jsonl" });
   assert.equal(blocked.code, 2);
-  assert.match(blocked.stderr, new RegExp(`^blocked by opensre: ${target} was written by claude-code \\(pid ${other.pid}\\) ([2-9]|\\d\\d+)s ago; wait 120s or coordinate on /agents bus\\n$`));
+  const m = new RegExp(`^blocked by opensre: ${target} was written by claude-code \\(pid ${other.pid}\\) ([2-9]|\\d\\d+)s ago; wait (\\d+)s or coordinate on /agents bus\\n$`).exec(blocked.stderr);
+  assert.ok(m, blocked.stderr);
+  assert.equal(Number(m[1]) + Number(m[2]), 120, "the wait is what is left of the 120 s window");
   // the agent that made the write is not blocked by itself
   const self = await hook({ tool_name: "Edit", tool_input: { file_path: target }, cwd: repo, transcript_path: transcript });
   assert.equal(self.code, 0, self.stderr);

@@ -119,7 +119,9 @@ test("the shell: Tab completes flags, incident ids and the live fleet's pids; Ct
   await pty.waitFor("(reverse-i-search)'bud': /agents budget", WAIT_MS, mark);
   pty.write("\r");
   await pty.waitFor("no per-agent budgets configured.", WAIT_MS, mark);
-  await pty.waitFor("> ", WAIT_MS, pty.text.lastIndexOf("no per-agent budgets"));
+  // the prompt on a line of its own: the output's "<agent> <usd>" holds "> " too, and a key sent
+  // while the command still runs meets a cooked terminal, which echoes Ctrl+R as ^R and swallows it
+  await pty.waitFor(/\n> $/, WAIT_MS, pty.text.lastIndexOf("no per-agent budgets"));
   mark = pty.text.length;
   pty.write("\x12zzz");
   await pty.waitFor("(failed reverse-i-search)'zzz'", WAIT_MS, mark);
