@@ -16,6 +16,8 @@ import { claudeProjectDir } from "../src/fleet/transcripts/match.js";
  */
 const here = dirname(fileURLToPath(import.meta.url));
 const CLI = join(here, "..", "src", "cli.js");
+/** Another build's CLI (`BENCH_COMPARE_CLI=/path/to/dist/src/cli.js`): its view's CPU is measured too, before this build's, as "before". */
+const COMPARE_CLI = process.env.BENCH_COMPARE_CLI;
 const require = createRequire(import.meta.url);
 const out = (s: string) => process.stdout.write(s + "\n");
 
@@ -92,6 +94,18 @@ export default async function main(): Promise<void> {
 
     // the view, in a real pseudo-terminal
     const nodePty = require("node-pty") as { spawn(f: string, a: string[], o: Record<string, unknown>): IPty };
+    const hz = linuxClockTicks();
+    const seconds = 30;
+    if (COMPARE_CLI) {
+      const c = nodePty.spawn(process.execPath, [COMPARE_CLI, "top"], { name: "xterm-256color", cols: 160, rows: 60, cwd: root, env });
+      c.onData(() => undefined);
+      await sleep(8000);
+      const before = cpuTicks(c.pid);
+      await sleep(seconds * 1000);
+      const used = ((cpuTicks(c.pid) - before) * 1000) / hz;
+      out(`compared build's view at the 2 s refresh: ${((used / (seconds * 1000)) * 100).toFixed(2)}% of one core over ${seconds} s (${used.toFixed(0)} ms CPU)`);
+      c.kill("SIGKILL");
+    }
     const v = nodePty.spawn(process.execPath, [CLI, "top"], { name: "xterm-256color", cols: 160, rows: 60, cwd: root, env });
     view = v;
     let bytes = 0;
@@ -104,8 +118,6 @@ export default async function main(): Promise<void> {
     });
     // warm up: start, first refreshes, JIT
     await sleep(8000);
-    const hz = linuxClockTicks();
-    const seconds = 30;
     const before = cpuTicks(v.pid);
     const b0 = bytes;
     await sleep(seconds * 1000);

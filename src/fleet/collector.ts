@@ -114,13 +114,15 @@ export class FleetCollector {
     }
 
     const hints: Hint[] = [];
+    /** Folders of per-process records (Claude's `sessions/`) looked at once per refresh, for all agents. */
+    const refreshMemo = new Map<string, unknown>();
     for (const r of rows.values()) {
       const provider = r.rec && r.rec.provider !== "unknown" ? r.rec.provider : (r.c?.provider ?? "unknown");
       const cwd = processCwd(r.proc.pid, this.opts.procRoot);
       if (provider === "aider" && cwd) this.store.addAiderRoot(repoRoot(cwd));
       const tree = this.subtree(r.proc, children);
       const openFiles = tree.flatMap((p) => processOpenFiles(p.pid, this.opts.procRoot));
-      const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot, { pids: tree.map((p) => p.pid), openFiles });
+      const loc = await locateAgent(r.proc.pid, provider, r.proc.startTime, this.opts.env, this.opts.procRoot, { pids: tree.map((p) => p.pid), openFiles, refreshMemo });
       hints.push({ r, provider, cwd, tree, openFiles, loc, startTime: r.proc.startTime });
     }
     // the next read of the process table looks closely only at the fleet's process trees (see ProcCache)

@@ -75,6 +75,11 @@ export interface Adapter {
 export interface LiveProcess {
   pids: readonly number[];
   openFiles: readonly string[];
+  /**
+   * What this refresh has already looked at, shared by every agent of one refresh (a folder of
+   * per-process records is looked at once per refresh, not once per agent). Absent: no sharing.
+   */
+  refreshMemo?: Map<string, unknown>;
 }
 
 /** What an agent records about one of its live processes. */

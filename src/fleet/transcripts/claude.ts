@@ -1,7 +1,8 @@
+import { statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import type { Adapter, FileParser, ListScope, LiveSession, ParseSink } from "./adapter.js";
+import type { Adapter, FileParser, ListScope, LiveProcess, LiveSession, ParseSink } from "./adapter.js";
 import { readRegularFile } from "./reader.js";
-import { derive, listDir } from "./listing.js";
+import { derive, listDir, recentListing } from "./listing.js";
 import { claudeProjectDir } from "./paths.js";
 import { intern, num, obj, oneLine, own, str, time, parseRecord } from "./parse-util.js";
 
@@ -34,22 +35,61 @@ const MAX_SESSION_RECORD = 64 * 1024;
 const RECORD_SLACK_MS = 5_000;
 
 /**
+ * Parsed `sessions/<pid>.json` records, reused while the file is unchanged (same inode, size and
+ * mtime): a live view does not read and parse 50 records every refresh. Bounded: past it, the
+ * oldest entry is let go (and read again when next needed).
+ */
+export const MAX_SESSION_RECORDS = 4096;
+const sessionRecords = new Map<string, { ino: number; size: number; mtimeMs: number; record: Record<string, unknown> | null }>();
+
+/** Counters for tests and benchmarks: session records read and parsed. */
+export const sessionRecordStats = { reads: 0 };
+
+/**
+ * The record `<config dir>/sessions/<pid>.json`, or null. Whether it exists is answered by the
+ * `sessions` folder's listing (kept while the folder is unchanged: one stat per config dir per
+ * refresh, not a failed open per agent); an existing one is read again only when it changed.
+ */
+async function sessionRecord(dir: string, pid: number, memo?: Map<string, unknown>): Promise<Record<string, unknown> | null> {
+  const folder = join(dir, "sessions");
+  const key = `claude-sessions\0${folder}`;
+  let names = memo?.get(key) as ReadonlySet<string> | undefined;
+  if (!names) {
+    const listing = await listDir(folder);
+    names = derive(listing, "claude-sessions", () => new Set(listing.files));
+    memo?.set(key, names);
+  }
+  const name = `${pid}.json`;
+  if (!names.has(name)) return null;
+  const path = join(folder, name);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st || !st.isFile()) return null;
+  const hit = sessionRecords.get(path);
+  if (hit && hit.ino === st.ino && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.record;
+  sessionRecordStats.reads++;
+  let record: Record<string, unknown> | null = null;
+  try {
+    const r = await readRegularFile(path, MAX_SESSION_RECORD);
+    if (r && r !== "too-large") record = obj(JSON.parse(r.text));
+  } catch {
+    record = null;
+  }
+  sessionRecords.delete(path);
+  sessionRecords.set(path, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, record });
+  if (sessionRecords.size > MAX_SESSION_RECORDS) sessionRecords.delete(sessionRecords.keys().next().value!);
+  return record;
+}
+
+/**
  * Claude Code's own record of a live process: `<config dir>/sessions/<pid>.json` holds
  * `{pid, sessionId, cwd, startedAt, …}` (2.1.x). Only that file is read (never the `.key`
  * file beside it); a record older than the process is a reused pid's and is ignored.
  */
-export async function claudeLiveSession(pid: number, env: NodeJS.ProcessEnv, startTime: number | null): Promise<LiveSession | null> {
+export async function claudeLiveSession(pid: number, env: NodeJS.ProcessEnv, startTime: number | null, proc?: LiveProcess): Promise<LiveSession | null> {
   for (const dir of claudeConfigDirs(env)) {
-    let r;
-    try {
-      r = await readRegularFile(join(dir, "sessions", `${pid}.json`), MAX_SESSION_RECORD);
-    } catch {
-      continue;
-    }
-    if (!r || r === "too-large") continue;
     let d: Record<string, unknown> | null;
     try {
-      d = obj(JSON.parse(r.text));
+      d = await sessionRecord(dir, pid, proc?.refreshMemo);
     } catch {
       continue;
     }
@@ -62,6 +102,9 @@ export async function claudeLiveSession(pid: number, env: NodeJS.ProcessEnv, sta
   }
   return null;
 }
+
+/** How recently a project folder must have been found unchanged for its listing to say a session has no sub-folder. */
+const SUBFOLDER_TRUST_MS = 1_000;
 
 /** Sub-agent transcripts nest (`<session>/subagents/…/subagents/…`); deeper than this is not a transcript tree. */
 const MAX_NESTING = 8;
@@ -192,7 +235,12 @@ export const claudeAdapter: Adapter = {
   async sessionFiles(path) {
     // projects/<dir>/<session>.jsonl, and its sub-agent runs under projects/<dir>/<session>/
     const out = [path];
-    if (path.endsWith(".jsonl")) await projectFiles(path.slice(0, -".jsonl".length), 1, out);
+    if (!path.endsWith(".jsonl")) return out;
+    const sub = path.slice(0, -".jsonl".length);
+    // the project folder listed moments ago says whether the session has a sub-folder at all
+    const parent = recentListing(dirname(sub), Date.now() - SUBFOLDER_TRUST_MS);
+    if (parent && !derive(parent, "claude-dirs", () => new Set(parent.dirs)).has(basename(sub))) return out;
+    await projectFiles(sub, 1, out);
     return out;
   },
   initialMeta(path) {

@@ -1,4 +1,5 @@
-import { readdir, stat } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 
 /** The names in one directory, split by kind (from the directory entry's type: no stat per entry). */
 export interface DirListing {
@@ -23,6 +24,8 @@ interface Cached extends DirListing {
   ino: number;
   mtimeMs: number;
   ctimeMs: number;
+  /** When the directory was last found unchanged (or read). */
+  checkedAt: number;
 }
 
 const cache = new Map<string, Cached>();
@@ -42,13 +45,18 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
   let st;
   listingStats.looks++;
   try {
-    st = await stat(dir);
+    // one synchronous stat: through the thread pool and a promise it costs several times more
+    st = statSync(dir, { throwIfNoEntry: false });
   } catch {
+    st = undefined;
+  }
+  if (!st) {
     forget(dir);
     return { files: [], dirs: [] };
   }
   const hit = cache.get(dir);
   if (hit && hit.ino === st.ino && hit.mtimeMs === st.mtimeMs && hit.ctimeMs === st.ctimeMs) {
+    hit.checkedAt = now;
     cache.delete(dir);
     cache.set(dir, hit); // most recently used last
     listingStats.reused++;
@@ -68,7 +76,7 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
     if (e.isFile()) files.push(e.name);
     else if (e.isDirectory()) dirs.push(e.name);
   }
-  const listing: Cached = { files, dirs, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  const listing: Cached = { files, dirs, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, checkedAt: now };
   if (now - st.mtimeMs > RACY_SLACK_MS) {
     cache.set(dir, listing); // the very object returned: what is derived from it now is kept with it
     cachedNames += files.length + dirs.length;
@@ -78,6 +86,15 @@ export async function listDir(dir: string, now = Date.now()): Promise<DirListing
     }
   }
   return listing;
+}
+
+/**
+ * The kept listing of `dir` if it was found unchanged (or read) at or after `since`, without
+ * looking at the directory again: what a caller that listed it moments ago may rely on.
+ */
+export function recentListing(dir: string, since: number): DirListing | undefined {
+  const c = cache.get(dir);
+  return c && c.checkedAt >= since ? c : undefined;
 }
 
 const derived = new WeakMap<DirListing, Map<string, unknown>>();
