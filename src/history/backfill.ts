@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { FileJob, HistoryIngest } from "./ingest.js";
+import type { FileJob, HistoryIngest, WriteBatch } from "./ingest.js";
 import { unpackSlice, type PackedSlice } from "./packed.js";
 import type { FromWorker, ParseJob, ToWorker } from "./worker.js";
 
@@ -36,7 +36,7 @@ interface Pending {
   cancelled: boolean;
 }
 
-export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJob[], threads: number, onWarning: (w: string) => void): Promise<{ bytes: number; requests: number }> {
+export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJob[], threads: number, batch: WriteBatch, onWarning: (w: string) => void): Promise<{ bytes: number; requests: number }> {
   const url = new URL("./worker.js", import.meta.url);
   const workers = Array.from({ length: Math.max(1, threads) }, () => new Worker(url));
   const load = workers.map(() => 0);
@@ -107,14 +107,9 @@ export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJ
       const p = pending[head]!;
       dispatch(head);
       if (!p.remote) {
-        try {
-          const r = await ingest.ingestOne(p.job);
-          bytes += r.bytes;
-          requests += r.requests;
-        } catch (err) {
-          if ((err as Error).name === "HistoryError") throw err;
-          if ((err as NodeJS.ErrnoException).code !== "ENOENT") onWarning(`${p.job.path}: ${(err as Error).message}`);
-        }
+        const r = await ingest.ingestCaught(p.job, batch, onWarning);
+        bytes += r.bytes;
+        requests += r.requests;
         continue;
       }
       let row = p.job.row;
@@ -125,7 +120,8 @@ export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJ
           workers[p.worker]!.postMessage({ type: "ack", id: head } satisfies ToWorker);
           if (p.cancelled) continue;
           const slice = unpackSlice(packed);
-          const r = ingest.commit(p.job, row, slice);
+          const r = ingest.commit(p.job, row, slice, batch);
+          if (batch.due) batch.commit();
           if (!r.ok) {
             // another process counted this file meanwhile: leave it to the next refresh
             p.cancelled = true;
@@ -138,7 +134,14 @@ export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJ
           continue;
         }
         if (p.done) break;
-        await new Promise<void>((r) => (wake = r));
+        // wait for the workers; the transaction stays open (one commit per BATCH_MS, not per file) and is committed when due
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((r) => {
+          wake = r;
+          if (batch.open) timer = setTimeout(notify, batch.remainingMs);
+        });
+        clearTimeout(timer);
+        if (batch.due) batch.commit();
       }
       if (p.error && p.error.code !== "ENOENT") onWarning(`${p.job.path}: ${p.error.message}`);
     }

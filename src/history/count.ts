@@ -67,10 +67,10 @@ export class ResponseCounter {
 
   /**
    * Apply one parsed slice of `row`'s file, in the caller's write transaction. Returns the
-   * number of requests counted, or null when the stored offset moved since the slice was
+   * number of requests counted and the file's row as stored, or null when the stored offset moved since the slice was
    * read (another process counted it first): nothing is written then.
    */
-  apply(store: HistoryStore, row: FileRow, slice: ParsedSlice, session: () => number): { requests: number } | null {
+  apply(store: HistoryStore, row: FileRow, slice: ParsedSlice, session: () => number): { requests: number; row: FileRow } | null {
     const current = store.file(row.path);
     if ((current?.offset ?? 0) !== slice.from) return null;
     const buckets = new Map<number, Map<number, Counters>>(); // minute → model → counters
@@ -88,9 +88,11 @@ export class ResponseCounter {
       const minute = Math.floor(w.t / MINUTE_MS);
       this.remember(w.key, { session: sid(), minute, model: store.modelId(w.model), modelName: w.model, t: w.t, usage: w.k === "req" ? { ...w.usage } : null });
     }
+    // the response keys this slice may count, stored in bulk: those that were new are the ones to count
+    const fresh = store.addResponseKeys(this.candidates(slice.records));
     let requests = 0;
-    let first = Infinity;
-    let last = -Infinity;
+    let first = slice.mergedFirst;
+    let last = slice.mergedLast;
     const merged: Array<[OpenResponse, Counters]> = [];
     for (const r of slice.records) {
       if (r.t < first) first = r.t;
@@ -114,7 +116,8 @@ export class ResponseCounter {
           }
           continue;
         }
-        if (!store.addResponseKey(r.key, Math.floor(r.t / HOUR_MS))) continue;
+        if (!fresh.has(r.key)) continue; // counted before (another file, another process)
+        fresh.delete(r.key);
       }
       const model = r.model; // an API error is the session's model's
       const modelId = store.modelId(model);
@@ -139,7 +142,7 @@ export class ResponseCounter {
       batch.flush();
       if (first <= last) store.sessionSpan(s, first, last, slice.meta.cwd);
     }
-    store.putFile({
+    const next: FileRow = {
       ...row,
       session: sessionId,
       dev: slice.dev,
@@ -154,8 +157,21 @@ export class ResponseCounter {
       parent_session_id: slice.meta.parentSessionId,
       model: slice.meta.model,
       bad_lines: row.bad_lines + slice.bad,
-    });
-    return { requests };
+    };
+    store.putFile(next);
+    return { requests, row: next };
+  }
+
+  /** Keys (with their hour) of the records whose response is not open: each at its first record. */
+  private candidates(records: readonly CountRecord[]): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    const seen = new Set<number>();
+    for (const r of records) {
+      if (r.k === "turn" || !r.key || seen.has(r.key) || this.lookup(r.key)) continue;
+      seen.add(r.key);
+      out.push([r.key, Math.floor(r.t / HOUR_MS)]);
+    }
+    return out;
   }
 
   /**

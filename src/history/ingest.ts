@@ -1,9 +1,10 @@
-import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import type { Adapter } from "../fleet/transcripts/adapter.js";
 import { ADAPTERS } from "../fleet/transcripts/store.js";
 import { defaultThreads, PARALLEL_MIN_BYTES, parallelIngest } from "./backfill.js";
 import { ResponseCounter } from "./count.js";
 import { FileParse, type FileMeta, type ParsedSlice } from "./parse.js";
+import { TranscriptWatch } from "./watch.js";
 import type { FileRow, HistoryStore } from "./store.js";
 
 /**
@@ -14,8 +15,62 @@ import type { FileRow, HistoryStore } from "./store.js";
  * slice is read again by the next refresh: nothing is counted twice or lost.
  */
 
-/** Bytes parsed per write transaction: bounds memory and how long other writers wait. */
+/** Bytes parsed per slice (one parse, one savepoint): bounds memory. */
 export const SLICE_BYTES = 16 * 1024 * 1024;
+/**
+ * Slices are counted in write transactions of at most this long (then committed, and the
+ * event loop gets a turn): one commit per file cost a backfill a third of its time, and other
+ * writers wait at most this long (they wait up to BUSY_TIMEOUT_MS, 5 s).
+ */
+export const BATCH_MS = 250;
+
+/**
+ * Slices counted in one write transaction (each in its own savepoint) until it has been open
+ * BATCH_MS. Left open across an await only while a backfill waits for its parse threads, and
+ * then committed when BATCH_MS is up: the process's other writes on this connection (process
+ * samples, incidents, pruning) run in the same recorder update, after the ingest, never during it.
+ */
+export class WriteBatch {
+  private since = 0;
+  constructor(
+    private readonly store: HistoryStore,
+    private readonly maxMs = BATCH_MS,
+  ) {}
+
+  /** Run `fn` in the open transaction (opening one). */
+  run<T>(fn: () => T): T {
+    if (!this.since) {
+      this.store.beginBatch();
+      this.since = performance.now() || 1;
+    }
+    return fn();
+  }
+
+  /** Milliseconds until the open transaction is due (0 when none is open). */
+  get remainingMs(): number {
+    return this.since === 0 ? 0 : Math.max(0, this.maxMs - (performance.now() - this.since));
+  }
+
+  get open(): boolean {
+    return this.since !== 0;
+  }
+
+  get due(): boolean {
+    return this.since !== 0 && performance.now() - this.since >= this.maxMs;
+  }
+
+  commit(): void {
+    if (!this.since) return;
+    this.since = 0;
+    this.store.commitBatch();
+  }
+
+  abort(): void {
+    if (!this.since) return;
+    this.since = 0;
+    this.store.rollbackBatch();
+  }
+}
 
 export interface IngestOptions {
   env: NodeJS.ProcessEnv;
@@ -29,6 +84,11 @@ export interface IngestOptions {
   threads?: number;
   /** New bytes from which a refresh uses the threads (default PARALLEL_MIN_BYTES). */
   parallelMinBytes?: number;
+  /**
+   * A long-lived process: watch the transcript folders, so a refresh stats only what was
+   * written since the last (see TranscriptWatch). Close with `close()`.
+   */
+  watch?: boolean;
 }
 
 export interface IngestStats {
@@ -57,6 +117,9 @@ export class HistoryIngest {
   readonly counter = new ResponseCounter();
   private readonly aiderRoots = new Set<string>();
   private warnings: string[] = [];
+  private readonly watch: TranscriptWatch | null;
+  /** Transcripts of the last full look, with their adapter (watch mode). */
+  private known = new Map<string, Adapter>();
 
   constructor(
     readonly store: HistoryStore,
@@ -65,11 +128,19 @@ export class HistoryIngest {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     this.adapters = opts.adapters ?? ADAPTERS;
+    this.watch = opts.watch ? new TranscriptWatch(this.now) : null;
   }
 
   /** Aider keeps its history in the repository: add the repository of each aider process seen. */
   addAiderRoot(dir: string): void {
+    if (this.aiderRoots.has(dir)) return;
     this.aiderRoots.add(dir);
+    this.watch?.invalidate();
+  }
+
+  /** Stop watching the transcript folders. */
+  close(): void {
+    this.watch?.close();
   }
 
   drainWarnings(): string[] {
@@ -109,19 +180,43 @@ export class HistoryIngest {
     const known: FileJob[] = [];
     const fresh: Array<FileJob & { mtimeMs: number }> = [];
     let files = 0;
-    for (const adapter of this.adapters) {
-      let paths: string[];
-      try {
-        paths = await adapter.listFiles(this.opts.env, this.aiderRoots);
-      } catch (err) {
-        this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
-        continue;
+    let lists: Array<[Adapter, readonly string[]]>;
+    // the kernel queued its events when the bytes were written: let the event loop poll once
+    // (two turns: one whole iteration, whatever phase this runs in) so a write that returned
+    // before this refresh began is always seen
+    if (this.watch) for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    if (this.watch && !this.watch.needsFullLook()) {
+      // only the files written since the last look (the watch vouches for the rest)
+      const by = new Map<Adapter, string[]>();
+      for (const path of this.watch.take()) {
+        const adapter = this.known.get(path);
+        if (!adapter) continue; // not a transcript (a new one comes with a full look)
+        let l = by.get(adapter);
+        if (!l) by.set(adapter, (l = []));
+        l.push(path);
       }
+      lists = [...by];
+      files = this.known.size;
+    } else {
+      lists = [];
+      for (const adapter of this.adapters) {
+        try {
+          lists.push([adapter, await adapter.listFiles(this.opts.env, this.aiderRoots)]);
+        } catch (err) {
+          this.warnings.push(`${adapter.provider}: cannot list transcripts: ${(err as Error).message}`);
+        }
+      }
+      if (this.watch) {
+        this.known = new Map(lists.flatMap(([a, paths]) => paths.map((p) => [p, a] as const)));
+        this.watch.watchAll([...this.known.keys()]);
+      }
+      files = lists.reduce((n, [, paths]) => n + paths.length, 0);
+    }
+    for (const [adapter, paths] of lists) {
       for (const path of paths) {
-        files++;
         let st;
         try {
-          st = await stat(path);
+          st = statSync(path);
         } catch {
           continue; // gone since listed
         }
@@ -144,23 +239,43 @@ export class HistoryIngest {
     let requests = 0;
     const pendingBytes = jobs.reduce((n, j) => n + Math.max(0, j.size - j.row.offset), 0);
     const threads = this.opts.threads ?? defaultThreads();
-    if (threads > 1 && pendingBytes >= (this.opts.parallelMinBytes ?? PARALLEL_MIN_BYTES)) {
-      const r = await parallelIngest(this, jobs, threads, (w) => this.warnings.push(w));
-      return { files, changed: jobs.length, bytes: r.bytes, requests: r.requests, ms: performance.now() - t0 };
-    }
-    for (const job of jobs) {
-      try {
-        const r = await this.ingestOne(job);
+    const batch = new WriteBatch(this.store);
+    try {
+      if (threads > 1 && pendingBytes >= (this.opts.parallelMinBytes ?? PARALLEL_MIN_BYTES)) {
+        const r = await parallelIngest(this, jobs, threads, batch, (w) => this.warnings.push(w));
+        batch.commit();
+        return { files, changed: jobs.length, bytes: r.bytes, requests: r.requests, ms: performance.now() - t0 };
+      }
+      for (const job of jobs) {
+        const r = await this.ingestCaught(job, batch, (w) => this.warnings.push(w));
         bytes += r.bytes;
         requests += r.requests;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") continue;
-        if ((err as Error).name === "HistoryError") throw err;
-        this.warnings.push(`${job.path}: ${(err as Error).message}`);
       }
+      batch.commit();
+    } catch (err) {
+      this.abort(batch);
+      throw err;
     }
     return { files, changed: jobs.length, bytes, requests, ms: performance.now() - t0 };
+  }
+
+  /** A write transaction failed: what this process learnt since it opened was never stored. */
+  abort(batch: WriteBatch): void {
+    batch.abort();
+    this.counter.reset();
+    this.parses.clear();
+    this.rows = null;
+  }
+
+  /** ingestOne, where a file that cannot be read is a warning (a database failure is thrown). */
+  async ingestCaught(job: FileJob, batch: WriteBatch, onWarning: (w: string) => void): Promise<{ bytes: number; requests: number }> {
+    try {
+      return await this.ingestOne(job, batch);
+    } catch (err) {
+      if ((err as Error).name === "HistoryError") throw err;
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") onWarning(`${job.path}: ${(err as Error).message}`);
+      return { bytes: 0, requests: 0 };
+    }
   }
 
   /** Start a file over (truncated or replaced): what it counted stays history; keyed responses are not counted twice. */
@@ -190,25 +305,30 @@ export class HistoryIngest {
     return row;
   }
 
-  /** Count one parsed slice in one transaction. `ok` false when another process got there first. */
-  commit(job: FileJob, row: FileRow, slice: ParsedSlice): { ok: boolean; row: FileRow; requests: number } {
+  /** Count one parsed slice (in `batch`'s transaction, as a savepoint). `ok` false when another process got there first. */
+  commit(job: FileJob, row: FileRow, slice: ParsedSlice, batch: WriteBatch): { ok: boolean; row: FileRow; requests: number } {
     let result;
     try {
-      result = this.store.write(() =>
-        this.counter.apply(this.store, row, slice, () =>
-          this.store.sessionId({
-            provider: job.adapter.provider,
-            key: slice.meta.sessionId ?? job.path,
-            sessionId: slice.meta.sessionId,
-            parentSessionId: slice.meta.parentSessionId,
-            cwd: slice.meta.cwd,
-          }),
+      result = batch.run(() =>
+        this.store.write(() =>
+          this.counter.apply(this.store, row, slice, () =>
+            this.store.sessionId({
+              provider: job.adapter.provider,
+              key: slice.meta.sessionId ?? job.path,
+              sessionId: slice.meta.sessionId,
+              parentSessionId: slice.meta.parentSessionId,
+              cwd: slice.meta.cwd,
+            }),
+          ),
         ),
       );
     } catch (err) {
-      // rolled back: what the counter learnt from this slice was never stored
-      this.counter.reset();
-      this.parses.delete(job.path);
+      // this slice's savepoint was rolled back: what the counter learnt from it was never stored
+      if ((err as Error).name === "HistoryError") this.abort(batch);
+      else {
+        this.counter.reset();
+        this.parses.delete(job.path);
+      }
       throw err;
     }
     if (!result) {
@@ -218,23 +338,26 @@ export class HistoryIngest {
       if (fresh) this.rows?.set(job.path, fresh);
       return { ok: false, row: fresh ?? row, requests: 0 };
     }
-    const next = this.store.read(() => this.store.file(job.path))!;
+    const next = result.row;
     this.rows?.set(job.path, next);
     return { ok: true, row: next, requests: result.requests };
   }
 
-  /** Read and count one changed file in-process, slice by slice. */
-  async ingestOne(job: FileJob): Promise<{ bytes: number; requests: number }> {
-    const st = await stat(job.path);
+  /**
+   * Read and count one changed file in-process, slice by slice, in `batch`'s transactions;
+   * the transaction is committed and the event loop gets a turn when it has been open long enough.
+   */
+  async ingestOne(job: FileJob, batch: WriteBatch): Promise<{ bytes: number; requests: number }> {
+    const st = statSync(job.path);
     let parse = this.parseFor(job, job.row);
-    let row = this.prepare(job, st, parse.whole);
+    let row = batch.run(() => this.prepare(job, st, parse.whole));
     if (row !== job.row) parse = this.parseFor(job, row);
     let bytes = 0;
     let requests = 0;
     for (let attempts = 0; attempts < 3; ) {
       const slice = parse.read(this.opts.sliceBytes ?? SLICE_BYTES);
       bytes += parse.whole ? slice.size : slice.to - slice.from;
-      const r = this.commit(job, row, slice);
+      const r = this.commit(job, row, slice, batch);
       row = r.row;
       if (!r.ok) {
         attempts++;
@@ -242,8 +365,12 @@ export class HistoryIngest {
         continue;
       }
       requests += r.requests;
+      if (batch.due) {
+        // keep the event loop responsive (and other writers' waits short) between slices
+        batch.commit();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       if (!slice.more) break;
-      await new Promise((resolve) => setImmediate(resolve)); // keep the event loop responsive between slices
     }
     return { bytes, requests };
   }

@@ -27,6 +27,9 @@ export const MAX_WHOLE_FILE_BYTES = 64 * 1024 * 1024;
  */
 export const WARMUP_BYTES = 256 * 1024;
 
+/** The read buffer, reused by every scan of this thread (a fresh megabyte per slice cost page faults and GC). */
+let chunk: Buffer | null = null;
+
 /** What history counts, per record. `key` is the 53-bit hash of the response's dedupe key, 0 when it has none. */
 export type CountRecord =
   | { k: "req"; t: number; key: number; model: string | null; usage: TokenUsage; reportedUsd: number | null }
@@ -39,6 +42,15 @@ export interface FileMeta {
   parentSessionId: string | null;
   model: string | null;
 }
+
+/**
+ * A later line of a response within this many keyed records of its first line in the same
+ * slice is merged into that record where it is parsed (usage raised to the largest value per
+ * kind), as the counter would merge it: the counter keeps at least 2,048 responses open
+ * (MERGE_OPEN / 2), so a line this close is always merged there too. Claude writes one line
+ * per content block of a response, so this halves the records crossing to the counter.
+ */
+export const PREMERGE_WINDOW = 1024;
 
 export interface ParsedSlice {
   /** Where this slice starts and ends: bytes for line transcripts, counted records for whole-file ones. */
@@ -57,6 +69,9 @@ export interface ParsedSlice {
   dev: number;
   /** True when the file has more bytes to read after `to` (the slice stopped at its byte limit). */
   more: boolean;
+  /** Times of the lines merged into an earlier record of `records` (first, last; ±Infinity when none): they still widen the session's span. */
+  mergedFirst: number;
+  mergedLast: number;
 }
 
 export function emptyMeta(): FileMeta {
@@ -115,6 +130,7 @@ export class FileParse {
       bad: () => this.bad++,
       readAt: this.now(),
       backlog: this.backlog,
+      usageOnly: true,
     };
   }
 
@@ -125,11 +141,45 @@ export class FileParse {
     if (p.parentSessionId !== undefined) this.meta.parentSessionId = p.parentSessionId;
   }
 
+  /** Pre-merge state of the slice being read (line transcripts only, never while warming up): key → its request record. */
+  private merging = false;
+  private readonly openReqs = new Map<number, { i: number; n: number }>();
+  private keyed = 0;
+  private mergedFirst = Infinity;
+  private mergedLast = -Infinity;
+
+  /** Merge a later line of a response into its record of this slice, exactly as the counter would; false when it cannot. */
+  private premerge(key: number, e: Extract<TranscriptEvent, { kind: "request" }>): boolean {
+    const open = this.openReqs.get(key);
+    if (!open || this.keyed - open.n >= PREMERGE_WINDOW) return false;
+    const prior = this.out[open.i]!;
+    // the counter prices a merge as the difference of two prices and leaves an agent's own cost statement as stated: merge only plain priced lines
+    if (prior.k !== "req" || prior.reportedUsd !== null || e.reportedUsd !== null) return false;
+    const u = prior.usage;
+    if (u.input + u.output + u.cacheWrite5m + u.cacheWrite1h + u.cacheRead <= 0) return false; // an empty first line: the counter decides (unpriced counts)
+    const n = e.usage;
+    if (n.input > u.input) u.input = n.input;
+    if (n.output > u.output) u.output = n.output;
+    if (n.reasoning > u.reasoning) u.reasoning = n.reasoning;
+    if (n.cacheWrite5m > u.cacheWrite5m) u.cacheWrite5m = n.cacheWrite5m;
+    if (n.cacheWrite1h > u.cacheWrite1h) u.cacheWrite1h = n.cacheWrite1h;
+    if (n.cacheRead > u.cacheRead) u.cacheRead = n.cacheRead;
+    if (e.t < this.mergedFirst) this.mergedFirst = e.t;
+    if (e.t > this.mergedLast) this.mergedLast = e.t;
+    return true;
+  }
+
   private onEvent(e: TranscriptEvent): void {
     switch (e.kind) {
-      case "request":
-        this.out.push({ k: "req", t: e.t, key: e.dedupeKey ? hash53(e.dedupeKey) : 0, model: e.model ?? this.meta.model, usage: { ...e.usage }, reportedUsd: e.reportedUsd });
+      case "request": {
+        const key = e.dedupeKey ? hash53(e.dedupeKey) : 0;
+        if (key && this.merging) {
+          if (this.premerge(key, e)) return;
+          this.openReqs.set(key, { i: this.out.length, n: this.keyed++ });
+        }
+        this.out.push({ k: "req", t: e.t, key, model: e.model ?? this.meta.model, usage: { ...e.usage }, reportedUsd: e.reportedUsd });
         return;
+      }
       case "api_error":
         this.out.push({ k: "err", t: e.t, key: e.dedupeKey ? hash53(e.dedupeKey) : 0, model: this.meta.model });
         return;
@@ -168,12 +218,24 @@ export class FileParse {
         }
       }
       const from = this.offset;
-      const to = this.scan(fd, from, st.size, false, maxBytes);
+      this.merging = true;
+      let to: number;
+      try {
+        to = this.scan(fd, from, st.size, false, maxBytes);
+      } finally {
+        this.merging = false;
+        this.openReqs.clear();
+        this.keyed = 0;
+      }
       this.offset = to;
       this.backlog = false;
       const bad = this.bad;
       this.bad = 0;
-      return { ...base, from, to, records: this.take(), warm, meta: { ...this.meta }, bad, more: to < st.size && to - from >= maxBytes };
+      const mergedFirst = this.mergedFirst;
+      const mergedLast = this.mergedLast;
+      this.mergedFirst = Infinity;
+      this.mergedLast = -Infinity;
+      return { ...base, from, to, records: this.take(), warm, meta: { ...this.meta }, bad, more: to < st.size && to - from >= maxBytes, mergedFirst, mergedLast };
     } finally {
       closeSync(fd);
     }
@@ -188,7 +250,7 @@ export class FileParse {
   private readWhole(fd: number, size: number): Omit<ParsedSlice, "size" | "mtimeMs" | "ino" | "dev"> {
     const from = this.skip;
     if (size > MAX_WHOLE_FILE_BYTES) {
-      return { from, to: from, records: [], warm: [], meta: { ...this.meta }, bad: 0, more: false };
+      return { from, to: from, records: [], warm: [], meta: { ...this.meta }, bad: 0, more: false, mergedFirst: Infinity, mergedLast: -Infinity };
     }
     const buf = Buffer.allocUnsafe(size);
     let off = 0;
@@ -215,7 +277,7 @@ export class FileParse {
     this.offset = from + counted;
     const bad = this.bad;
     this.bad = 0;
-    return { from, to: this.offset, records, warm, meta: { ...this.meta }, bad, more: false };
+    return { from, to: this.offset, records, warm, meta: { ...this.meta }, bad, more: false, mergedFirst: Infinity, mergedLast: -Infinity };
   }
 
   /**
@@ -225,7 +287,7 @@ export class FileParse {
   private scan(fd: number, start: number, end: number, skipFirst: boolean, maxBytes: number): number {
     const sink = this.sink();
     const line = this.parser.line!.bind(this.parser);
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    const buf = (chunk ??= Buffer.allocUnsafe(CHUNK_BYTES)); // one per thread: scan is synchronous and never re-entered
     let pos = start; // file offset of buf[0]
     let consumed = start; // offset after the last whole line handed over
     let carry: Buffer | null = null; // a line that spans chunks

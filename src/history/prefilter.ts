@@ -13,8 +13,12 @@ import type { Provider } from "../fleet/model.js";
  */
 export const USAGE_NEEDLES: Readonly<Partial<Record<Provider, readonly string[]>>> = {
   // responses (usage, also on API error lines), model, cwd and session id ride on every assistant
-  // line; turn durations are system lines
-  "claude-code": ['"usage"', '"turn_duration"', '"isApiErrorMessage"'],
+  // line; a turn's duration is the `durationMs` of a `turn_duration` system line (one without it
+  // counts no turn: history has no prompt time for Claude, prompts are not parsed). Each needle
+  // is a part of the key that starts with a rare byte (`Ms"` of `"durationMs"`, `ApiErrorMessage"`
+  // of `"isApiErrorMessage"`): such a needle is found at memchr speed, where `"turn_duration"` was
+  // searched at a seventh of it; a needle a line must contain is all the filter needs
+  "claude-code": ['"usage"', 'Ms"', 'ApiErrorMessage"'],
   // token counts, model and cwd (turn_context, session_meta), errors, and the prompt/turn-end pair
   // that gives turn latency
   codex: ['"token_count"', '"turn_context"', '"session_meta"', '"error"', '"stream_error"', '"user_message"', '"task_complete"'],

@@ -26,7 +26,7 @@ export class HistoryRecorder {
     env: NodeJS.ProcessEnv,
     private readonly now: () => number = Date.now,
   ) {
-    this.ingest = new HistoryIngest(store, { env, now });
+    this.ingest = new HistoryIngest(store, { env, now, watch: true });
   }
 
   private running: Promise<unknown> = Promise.resolve();
@@ -122,6 +122,9 @@ export async function sharedRecorder(home: string, env: NodeJS.ProcessEnv): Prom
 
 /** Close the process's recorders (shell exit, tests). */
 export function closeRecorders(): void {
-  for (const r of recorders.values()) r.store.close();
+  for (const r of recorders.values()) {
+    r.ingest.close();
+    r.store.close();
+  }
   recorders.clear();
 }

@@ -16,6 +16,7 @@ export interface Statement<P extends unknown[] = unknown[], R = unknown> {
   all(...params: P): R[];
   iterate(...params: P): IterableIterator<R>;
   raw(raw?: boolean): this;
+  pluck(pluck?: boolean): Statement<P, R>;
 }
 
 export interface Database {

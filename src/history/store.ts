@@ -42,6 +42,12 @@ export const COUNTER_INDEX = {
   lat0: 12,
 } as const;
 
+/** Response keys stored per statement (two parameters each). */
+export const KEYS_PER_INSERT = 64;
+
+/** The counters before the latency histogram (requests … turn_ms): all a bucket without turns holds. */
+export const PLAIN_COUNTERS = 12;
+
 export function newCounters(): Counters {
   const c = new Float64Array(USAGE_COUNTERS.length + 2);
   c[TURN_MIN] = Infinity;
@@ -153,6 +159,38 @@ export class HistoryStore {
     }
   }
 
+  /**
+   * Open a write transaction that the following `write()` calls join (each as a savepoint) until
+   * `commitBatch()`: many small writes in one commit. The caller keeps it short (it holds the
+   * write lock) and never awaits while it is open.
+   */
+  beginBatch(): void {
+    if (this.db.inTransaction) return;
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+    } catch (err) {
+      throw describeDbError(err, this.path);
+    }
+  }
+
+  commitBatch(): void {
+    if (!this.db.inTransaction) return;
+    try {
+      this.db.exec("COMMIT");
+    } catch (err) {
+      this.rollbackBatch();
+      throw describeDbError(err, this.path);
+    }
+  }
+
+  rollbackBatch(): void {
+    try {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+    } catch {
+      /* nothing to roll back: SQLite already did (a failed COMMIT, a full disk) */
+    }
+  }
+
   /** Run a read; driver errors become HistoryErrors. */
   read<T>(fn: () => T): T {
     try {
@@ -171,6 +209,10 @@ export class HistoryStore {
       "turn_ms_min = min(coalesce(turn_ms_min, excluded.turn_ms_min), coalesce(excluded.turn_ms_min, turn_ms_min))",
       "turn_ms_max = max(coalesce(turn_ms_max, excluded.turn_ms_max), coalesce(excluded.turn_ms_max, turn_ms_max))",
     ].join(", ");
+    const plain = USAGE_COUNTERS.slice(0, PLAIN_COUNTERS);
+    const plainCols = plain.join(", ");
+    const plainMarks = plain.map(() => "?").join(", ");
+    const plainSums = plain.map((c) => `${c} = ${c} + excluded.${c}`).join(", ");
     return {
       modelGet: db.prepare<[string], { id: number }>("SELECT id FROM models WHERE name = ?"),
       modelAdd: db.prepare<[string]>("INSERT INTO models (name) VALUES (?) ON CONFLICT (name) DO NOTHING"),
@@ -192,9 +234,16 @@ export class HistoryStore {
            session_id = excluded.session_id, parent_session_id = excluded.parent_session_id, model = excluded.model, bad_lines = excluded.bad_lines`,
       ),
       keyAdd: db.prepare<[number, number]>("INSERT INTO responses (key, hour) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
+      keysAdd: db
+        .prepare<number[], number>(`INSERT INTO responses (key, hour) VALUES ${Array.from({ length: KEYS_PER_INSERT }, () => "(?, ?)").join(", ")} ON CONFLICT (key) DO NOTHING RETURNING key`)
+        .pluck(),
       minuteAdd: db.prepare(`INSERT INTO usage_minute (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
       hourAdd: db.prepare(`INSERT INTO usage_hour (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
       dayAdd: db.prepare(`INSERT INTO usage_day (session, day, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, day, model) DO UPDATE SET ${sums}`),
+      // a bucket without turns has an empty latency histogram: the upsert binds the 12 plain counters only
+      minuteAddPlain: db.prepare(`INSERT INTO usage_minute (session, t, model, ${plainCols}) VALUES (?, ?, ?, ${plainMarks}) ON CONFLICT (session, t, model) DO UPDATE SET ${plainSums}`),
+      hourAddPlain: db.prepare(`INSERT INTO usage_hour (session, t, model, ${plainCols}) VALUES (?, ?, ?, ${plainMarks}) ON CONFLICT (session, t, model) DO UPDATE SET ${plainSums}`),
+      dayAddPlain: db.prepare(`INSERT INTO usage_day (session, day, model, ${plainCols}) VALUES (?, ?, ?, ${plainMarks}) ON CONFLICT (session, day, model) DO UPDATE SET ${plainSums}`),
       anyHour: db.prepare<[], { n: number }>("SELECT EXISTS (SELECT 1 FROM usage_hour) AS n"),
       metaGet: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       metaPut: db.prepare<[string, string]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
@@ -244,6 +293,22 @@ export class HistoryStore {
     this.stmts.filePut.run(r.path, r.provider, r.session, r.dev, r.ino, r.size, r.mtime_ms, r.offset, r.counted, r.cwd, r.session_id, r.parent_session_id, r.model, r.bad_lines);
   }
 
+  /**
+   * Remember response keys (with their hour); returns those that were new. Stored
+   * KEYS_PER_INSERT at a time: one statement per key was a fifth of a backfill's counting.
+   */
+  addResponseKeys(keys: ReadonlyArray<readonly [number, number]>): Set<number> {
+    const added = new Set<number>();
+    let i = 0;
+    for (; i + KEYS_PER_INSERT <= keys.length; i += KEYS_PER_INSERT) {
+      const args: number[] = [];
+      for (let j = i; j < i + KEYS_PER_INSERT; j++) args.push(keys[j]![0], keys[j]![1]);
+      for (const k of this.stmts.keysAdd.all(...args)) added.add(k);
+    }
+    for (; i < keys.length; i++) if (this.addResponseKey(keys[i]![0], keys[i]![1])) added.add(keys[i]![0]);
+    return added;
+  }
+
   /** Remember a response key; false when it was already counted (by any process, any file). */
   addResponseKey(key: number, hour: number): boolean {
     return this.stmts.keyAdd.run(key, hour).changes === 1;
@@ -267,6 +332,12 @@ export class HistoryStore {
 
   /** Write one bucket row (`table` usage_minute, usage_hour or usage_day). */
   putUsage(table: "minute" | "hour" | "day", session: number, t: number, model: number, c: Counters): void {
+    if (c[COUNTER_INDEX.turns] === 0) {
+      // no turn: the histogram and the shortest/longest turn are empty (only turns fill them)
+      const st = table === "minute" ? this.stmts.minuteAddPlain : table === "hour" ? this.stmts.hourAddPlain : this.stmts.dayAddPlain;
+      st.run(session, t, model, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]);
+      return;
+    }
     const values: Array<number | null> = Array.from(c);
     if (!Number.isFinite(c[TURN_MIN]!)) values[TURN_MIN] = null;
     if (!Number.isFinite(c[TURN_MAX]!)) values[TURN_MAX] = null;

@@ -1,5 +1,5 @@
 import { parentPort } from "node:worker_threads";
-import { ADAPTERS } from "../fleet/transcripts/store.js";
+import { ADAPTERS } from "../fleet/transcripts/registry.js";
 import { packSlice } from "./packed.js";
 import { FileParse, type FileMeta } from "./parse.js";
 

@@ -4,13 +4,13 @@
  * real values of the run (`vars`). See docs/readme-examples.md for the convention.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { registerAgent } from "../../src/fleet/registry.js";
 import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
-import { CLI, WAIT_MS } from "../helpers/env.js";
+import { CLI, FIXTURES as TRANSCRIPT_FIXTURES, WAIT_MS } from "../helpers/env.js";
 
 export interface FixtureContext {
   /** The temp dir of this run (removed afterwards). */
@@ -186,6 +186,32 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The transcript fixtures (test/fixtures: a Claude Code, a Codex and a Gemini session of
+ * 2026-11-20, 10:00–10:11 UTC) copied into the agents' default folders of the temp user, moved
+ * to five days ago so the README's figures stay inside every window (the 14 days of minutes,
+ * a 28-day objective); the README's `2026-11-20` stands for that day.
+ */
+function pastSessions(fx: FixtureContext): void {
+  const day = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
+  const move = (s: string) => s.replaceAll("2026-11-20", day).replaceAll("2026/11/20", day.replaceAll("-", "/"));
+  const copy = (from: string, to: string) => {
+    for (const e of readdirSync(from, { withFileTypes: true })) {
+      const src = join(from, e.name);
+      const dst = move(join(to, e.name));
+      if (e.isDirectory()) copy(src, dst);
+      else {
+        mkdirSync(join(dst, ".."), { recursive: true });
+        writeFileSync(dst, move(readFileSync(src, "utf8")));
+      }
+    }
+  };
+  copy(join(TRANSCRIPT_FIXTURES, "claude-code"), join(fx.home, ".claude"));
+  copy(join(TRANSCRIPT_FIXTURES, "codex", "sessions", "2026", "11", "20"), join(fx.home, ".codex", "sessions", "2026", "11", "20"));
+  copy(join(TRANSCRIPT_FIXTURES, "gemini"), join(fx.home, ".gemini"));
+  fx.vars.set("2026-11-20", day);
+}
+
 const SESSION_A = "5f0c2a9e-8d1b-4c3a-9e7f-1a2b3c4d5e6f";
 const SESSION_B = "11111111-2222-4333-8444-555555555555";
 
@@ -262,6 +288,15 @@ export const FIXTURES: Record<string, Fixture> = {
       fx.vars.set("7464", String(await freePort()));
     },
     normalise: [[/\?token=[0-9A-Za-z_-]+/g, "?token=<token>"]],
+  },
+  history: {
+    summary: "no agent running; transcripts of three past sessions (Claude Code, Codex, Gemini CLI) of README day 2026-11-20, 10:00–10:11 UTC",
+    setup: pastSessions,
+    normalise: [
+      // a report's end is now; the store's size varies with SQLite's page use
+      [/^all history to \d{4}-\d\d-\d\d \d\d:\d\d \(local time\)/g, "all history to <now> (local time)"],
+      [/^size {2,}\d+(\.\d+)? [KMG]?B\b/g, "size  <size>"],
+    ],
   },
   "one-claude": {
     summary: "a Claude Code process (README pid 5864) in ~, not registered, waiting for its next prompt",

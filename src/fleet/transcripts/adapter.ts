@@ -23,6 +23,11 @@ export interface ParseSink {
   readonly readAt: number;
   /** True while reading what the file held before we first saw it. */
   readonly backlog: boolean;
+  /**
+   * The reader keeps only usage (requests, API errors, prompts and turn ends, metadata):
+   * a parser may skip building display events (tool calls, text summaries). History sets it.
+   */
+  readonly usageOnly?: boolean;
 }
 
 /** Parses one transcript file, line by line (JSONL, Markdown) or whole (JSON rewritten in place). */

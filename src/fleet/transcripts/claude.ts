@@ -190,6 +190,7 @@ class ClaudeParser implements FileParser {
       // the API message id identifies a response: the lines of one response repeat it, and a
       // resumed session or a sub-agent transcript that replays it (under a new requestId) is the same response
       sink.event({ kind: "request", t, model: model ? intern(model) : null, dedupeKey: id ? `claude:${id}` : null, usage, reportedUsd: null });
+      if (sink.usageOnly) return;
       const window = model && /\[1m\]/.test(model) ? 1_000_000 : CLAUDE_CONTEXT;
       sink.event({ kind: "context", t, usedTokens: usage.input + usage.cacheRead + usage.cacheWrite5m + usage.cacheWrite1h, windowTokens: window });
     }
