@@ -14,7 +14,7 @@ import {
   noticeFrame,
   type BusFrame,
 } from "../../src/bus/index.js";
-import { tempDir } from "../helpers/env.js";
+import { tempDir, WAIT_MS } from "../helpers/env.js";
 
 function rawClient(path: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -24,7 +24,7 @@ function rawClient(path: string): Promise<Socket> {
 }
 
 /** Read `n` frames from a subscription without ending it (breaking out of for-await would close it). */
-async function collect(sub: Subscription, n: number, timeoutMs = 10_000): Promise<BusFrame[]> {
+async function collect(sub: Subscription, n: number, timeoutMs = WAIT_MS): Promise<BusFrame[]> {
   const it = (iterators.get(sub) ?? iterators.set(sub, sub[Symbol.asyncIterator]()).get(sub))!;
   const got: BusFrame[] = [];
   const timer = setTimeout(() => sub.close(), timeoutMs);

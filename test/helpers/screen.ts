@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { CLI, trackChild } from "./env.js";
+import { CLI, WAIT_MS, trackChild } from "./env.js";
 
 const require = createRequire(import.meta.url);
 
@@ -158,7 +158,7 @@ export class ScreenSession {
   }
 
   /** Wait until `pred(screen lines)` holds; the error shows the screen. */
-  async waitUntil(pred: (lines: string[]) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  async waitUntil(pred: (lines: string[]) => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await this.settled();

@@ -4,7 +4,8 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { REPO_ROOT, tempDir } from "../helpers/env.js";
+import { REPO_ROOT, tempDir, WAIT_MS } from "../helpers/env.js";
+import { stopChild } from "../helpers/scope.js";
 import { PY_ELECTOR } from "../helpers/py-elector.js";
 
 /**
@@ -61,7 +62,7 @@ function userEnv(home: string, extra: Record<string, string> = {}): NodeJS.Proce
 }
 
 function opensre(args: string[], env: NodeJS.ProcessEnv): { code: number | null; out: string } {
-  const r = spawnSync(join(prefix, "bin", "opensre"), args, { env, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(join(prefix, "bin", "opensre"), args, { env, encoding: "utf8", timeout: WAIT_MS });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -73,7 +74,7 @@ function lines(child: ChildProcess): { lines: string[]; wait: (pred: (l: string[
   let err = "";
   child.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
   const wait = async (pred: (l: string[]) => boolean, what: string) => {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + WAIT_MS;
     while (!pred(got)) {
       if (Date.now() > deadline) throw new Error(`pid ${child.pid}: timed out waiting for ${what}; saw ${JSON.stringify(got)} ${err}`);
       await new Promise((r) => setTimeout(r, 25));
@@ -150,9 +151,8 @@ for (const lock of ["addon", "flock"] as const) {
     await node.wait((l) => l.some((x) => x.startsWith("tailing")), "the bus view");
     winners.push(await assertOneBus(home, env, py, node, "python-held"));
     assert.equal(winners[0], "python", "the elector that held the lock is the broker; ours joined it");
-    node.child.kill("SIGKILL");
-    py.child.kill("SIGKILL");
-    await new Promise((r) => setTimeout(r, 100));
+    // gone, not only signalled: a killed broker not yet reaped still looks alive to the next elector
+    await Promise.all([stopChild(node.child), stopChild(py.child)]);
 
     // 2. Ours is the broker (the brokers above are gone): Python must join it.
     node = nodeBus(env);
@@ -161,9 +161,8 @@ for (const lock of ["addon", "flock"] as const) {
     await py.wait((l) => l.includes("attached"), "Python attached");
     winners.push(await assertOneBus(home, env, py, node, "node-first"));
     assert.equal(winners[1], "node");
-    node.child.kill("SIGKILL");
-    py.child.kill("SIGKILL");
-    await new Promise((r) => setTimeout(r, 100));
+    // gone, not only signalled: a killed broker not yet reaped still looks alive to the next elector
+    await Promise.all([stopChild(node.child), stopChild(py.child)]);
 
     // 3. Both start at the same instant, twice: one broker whoever wins.
     for (const round of [1, 2]) {
@@ -172,9 +171,7 @@ for (const lock of ["addon", "flock"] as const) {
       await py.wait((l) => l.includes("attached"), "Python attached");
       await node.wait((l) => l.some((x) => x.startsWith("tailing")), "the bus view");
       winners.push(await assertOneBus(home, env, py, node, `race-${round}`));
-      node.child.kill("SIGKILL");
-      py.child.kill("SIGKILL");
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all([stopChild(node.child), stopChild(py.child)]);
     }
 
     // the other commands that take locks

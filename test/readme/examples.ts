@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 export const README = process.env.README_PATH || join(REPO_ROOT, "README.md");
 
 /** How long one example command may run before it is killed (live views are interrupted well before). */
-export const COMMAND_TIMEOUT_MS = 30_000;
+export const COMMAND_TIMEOUT_MS = WAIT_MS;
 /** Quiet time after the expected output before a `^C` is sent or a shell line typed. */
 const SETTLE_MS = 150;
 
@@ -208,7 +208,7 @@ async function runCommand(readmeText: string, expect: string[], fx: FixtureConte
   }, COMMAND_TIMEOUT_MS);
   const h: RunHandle = {
     output: () => out.text,
-    waitFor: (text, timeoutMs = 10_000) => waitUntil(() => out.text.includes(text) || done, timeoutMs, JSON.stringify(text), out),
+    waitFor: (text, timeoutMs = WAIT_MS) => waitUntil(() => out.text.includes(text) || done, timeoutMs, JSON.stringify(text), out),
     command: readmeText,
   };
   await handle(h);
@@ -265,7 +265,7 @@ async function runTerminal(readmeText: string, m: RegExpExecArray, fx: FixtureCo
   };
   const timer = setTimeout(() => s.kill(), COMMAND_TIMEOUT_MS);
   try {
-    await handle({ output: () => s.screen(), waitFor: (t, ms = 10_000) => waitUntil(() => s.screen().includes(t) || s.exitCode !== undefined, ms, JSON.stringify(t), out), command: readmeText });
+    await handle({ output: () => s.screen(), waitFor: (t, ms = WAIT_MS) => waitUntil(() => s.screen().includes(t) || s.exitCode !== undefined, ms, JSON.stringify(t), out), command: readmeText });
     await quiet(SETTLE_MS * 2);
     for (const k of keys.match(/\x1b|[^\x1b]/g) ?? []) {
       s.write(k);
@@ -314,7 +314,7 @@ async function runInteractive(all: Step[], fx: FixtureContext, handle: (h: RunHa
   try {
     const h: RunHandle = {
       output: () => out.text,
-      waitFor: (text, timeoutMs = 10_000) => waitUntil(() => out.text.includes(text) || exited, timeoutMs, JSON.stringify(text), out),
+      waitFor: (text, timeoutMs = WAIT_MS) => waitUntil(() => out.text.includes(text) || exited, timeoutMs, JSON.stringify(text), out),
       command: "opensre",
     };
     let mark = 0;

@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "../helpers/env.js";
+import { tempDir, WAIT_MS } from "../helpers/env.js";
 import { NOTIFY_STDERR_BYTES, runNotifyCommand } from "../../src/slo/watchdog.js";
 import { hasExited } from "../../src/slo/kill.js";
 
-async function waitGone(pid: number, ms = 5000): Promise<boolean> {
+async function waitGone(pid: number, ms = WAIT_MS): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     if (hasExited(pid)) return true;

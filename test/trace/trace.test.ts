@@ -5,7 +5,7 @@ import { chmodSync, closeSync, openSync, readlinkSync, readdirSync, truncateSync
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
-import { CLI, isolatedEnv, tempDir } from "../helpers/env.js";
+import { CLI, isolatedEnv, tempDir, WAIT_MS } from "../helpers/env.js";
 import { registerAgent } from "../../src/fleet/registry.js";
 import { RING_BYTES, QUEUE_BYTES, runTraceSession } from "../../src/trace/session.js";
 
@@ -226,10 +226,13 @@ test("a 50 MB burst keeps memory bounded: ring ≤ 4 MiB, queue bounded, the new
   const ac = new AbortController();
   let shown = "";
   const notices: string[] = [];
-  const session = runTraceSession({ path: log, pid: burst.pid!, startTime: null, signal: ac.signal, write: (s) => (shown = (shown + s.toString()).slice(-4096)), notice: (l) => notices.push(l) });
-  await new Promise((r) => setTimeout(r, 200));
+  let ready!: () => void;
+  const positioned = new Promise<void>((r) => (ready = r));
+  const session = runTraceSession({ path: log, pid: burst.pid!, startTime: null, signal: ac.signal, write: (s) => (shown = (shown + s.toString()).slice(-4096)), notice: (l) => notices.push(l), onReady: () => ready() });
+  // the burst starts once the session is following the file (else it could start past the end of the burst)
+  await positioned;
   burst.stdin!.write("go\n");
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + WAIT_MS;
   while (!shown.includes("THE END\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   ac.abort();
   const { stats } = await session;

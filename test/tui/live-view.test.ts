@@ -2,11 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { publish, closePublishers } from "../../src/bus/index.js";
+import { encodeMessage } from "../../src/bus/index.js";
+import { rawClient, writeAll } from "../helpers/bus-raw.js";
 import { readIncidents } from "../../src/slo/incidents.js";
 import { registerAgent } from "../../src/fleet/registry.js";
 import { ScreenSession } from "../helpers/screen.js";
-import { CLI } from "../helpers/env.js";
+import { CLI, WAIT_MS } from "../helpers/env.js";
 import { makeFleet, openIncident, type Fleet } from "./fixture.js";
 import { spawn } from "node:child_process";
 
@@ -29,23 +30,26 @@ function rowOf(s: ScreenSession, needle: string): number {
   return s.lines().findIndex((l) => l.includes(needle));
 }
 
-/** Move the selection onto the row holding `needle`. */
+/** The screen row drawn inverse (the selection), or -1. */
+function selectedRow(s: ScreenSession): number {
+  return s.lines().findIndex((_l, y) => s.rowInverse(y));
+}
+
+/**
+ * Move the selection onto the row holding `needle`: from the top, one key at a time, each time waiting until the view
+ * has redrawn the selection (a loaded machine repaints late, and keys sent before the repaint would overshoot).
+ */
 async function select(s: ScreenSession, needle: string): Promise<void> {
-  for (let i = 0; i < 6; i++) {
-    await s.settled();
-    const y = rowOf(s, needle);
-    if (y >= 0 && s.rowInverse(y)) return;
-    s.write("j");
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  // wrap around to the top and try again
+  await s.waitUntil(() => rowOf(s, needle) >= 0, `a row with ${needle}`);
+  const header = () => s.lines().findIndex((l) => /^agent +pid /.test(l));
   s.write("g");
-  for (let i = 0; i < 6; i++) {
-    await new Promise((r) => setTimeout(r, 150));
-    await s.settled();
+  await s.waitUntil(() => header() >= 0 && selectedRow(s) === header() + 1, "the selection on the first row");
+  for (let moves = 0; moves < 50; moves++) {
     const y = rowOf(s, needle);
     if (y >= 0 && s.rowInverse(y)) return;
+    const before = selectedRow(s);
     s.write("j");
+    await s.waitUntil(() => selectedRow(s) !== before, `the selection to move down towards ${needle}`);
   }
   throw new Error(`could not select ${needle}:\n${s.screen()}`);
 }
@@ -126,7 +130,6 @@ test("select, sort, filter and the details page with sparklines, context and the
 test("t traces stdout when it is a file, else the transcript; b tails the bus", async (t) => {
   const f = await makeFleet();
   t.after(f.cleanup);
-  t.after(() => closePublishers());
   const s = view(f, 100, 30);
   t.after(() => s.kill());
   await filterTo(s, f);
@@ -150,7 +153,10 @@ test("t traces stdout when it is a file, else the transcript; b tails the bus", 
   s.write("b");
   await s.waitForText(/attached \(broker pid \d+\)/);
   await s.waitUntil((l) => /bus [1-9]\d* subscriber|bus 0 subscribers/.test(l[0]!), "bus count in the header");
-  await publish({ agent: `claude-code:${f.alpha.pid}`, topic: "finding", summary: "null deref \x1b]52;c;aGk=\x07on missing token", path: "services/auth.py:42" }, { path: join(f.home, "agents-bus.sock") });
+  // through a bare socket to the view's broker: this test process never elects, so never hosts a broker
+  const pub = await rawClient(join(f.home, "agents-bus.sock"));
+  t.after(() => pub.destroy());
+  await writeAll(pub, [Buffer.from(encodeMessage({ agent: `claude-code:${f.alpha.pid}`, topic: "finding", summary: "null deref \x1b]52;c;aGk=\x07on missing token", path: "services/auth.py:42" }))]);
   await s.waitForText(`[claude-code:${f.alpha.pid}] services/auth.py:42 — null deref \\x1b]52;c;aGk=\\x07on missing token`);
   // the publisher's connection is counted at the next refresh
   await s.waitUntil((l) => /bus [1-9]\d* subscribers?/.test(l[0]!), "the publisher counted in the header");
