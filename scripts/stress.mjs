@@ -39,6 +39,7 @@ function runOnce(i) {
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     child.on("close", (code) => {
+      durations.push((Date.now() - t0) / 1000);
       const s = ((Date.now() - t0) / 1000).toFixed(0);
       if (code === 0) console.log(`run ${i}/${runs}: passed (${s}s)`);
       else {
@@ -55,6 +56,7 @@ function runOnce(i) {
 console.log(`${runs} runs of ${files.length ? files.join(" ") : "the whole suite"} with ${burners} CPU burner${burners === 1 ? "" : "s"} in the background`);
 let passed = 0;
 let failed = 0;
+const durations = [];
 for (let i = 1; i <= runs; i++) {
   if (await runOnce(i)) passed++;
   else {
@@ -63,5 +65,7 @@ for (let i = 1; i <= runs; i++) {
   }
 }
 stopLoad();
+const sorted = [...durations].sort((a, b) => a - b);
+if (sorted.length) console.log(`run durations: min ${sorted[0].toFixed(0)}s, median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)}s, max ${sorted.at(-1).toFixed(0)}s`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

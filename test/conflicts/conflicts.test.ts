@@ -12,7 +12,7 @@ import { detectConflicts } from "../../src/conflicts/detect.js";
 import type { AgentRef, WriteEvent } from "../../src/conflicts/model.js";
 import { normalizePath } from "../../src/conflicts/paths.js";
 import { busSocketPath } from "../../src/bus/paths.js";
-import { createMessage, encodeMessage } from "../../src/bus/message.js";
+import { encodeMessage } from "../../src/bus/message.js";
 
 const CLAUDE_SESSION = "22222222-3333-4444-8555-666666666666";
 const CODEX_SESSION = "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
@@ -161,20 +161,26 @@ test("conflicts --watch: write frames from two cooperating agents on the bus sho
   await brokerHostedBy(socket, watch.child.pid!);
   const pub = await rawClient(socket);
   defer(() => pub.destroy());
-  const frame = (agent: string, path: string, data: Record<string, unknown>) =>
-    Buffer.from(encodeMessage(createMessage({ agent, topic: "write", summary: "edited", path, data })) + "\n");
+  const frame = (agent: string, path: string, data: Record<string, unknown>, at = Date.now()) =>
+    Buffer.from(encodeMessage({ agent, topic: "write", summary: "edited", path, data, timestamp: new Date(at).toISOString() }));
   // the watch process's own subscription may reach its broker after this connection did (a frame is delivered only to
-  // the subscribers connected when it arrives): the same two writes are sent again until the conflict shows
+  // the subscribers connected when it arrives): a probe conflict on another file is sent until it shows, then the
+  // two writes under test go once, in order
+  const probe = join(repo, "services", "probe.py");
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
-    await writeAll(pub, [frame("alpha:4001", "services/auth.py", { cwd: repo }), frame("beta:4002", join(repo, "services", "auth.py"), {})]);
+    await writeAll(pub, [frame("gamma:4003", probe, {}), frame("delta:4004", probe, {})]);
     try {
-      await watch.waitFor((o) => o.includes("Agent file-write conflicts"), Math.min(2000, Math.max(0, deadline - Date.now())), "a live conflict");
+      await watch.waitFor((o) => o.includes(probe), Math.min(2000, Math.max(0, deadline - Date.now())), "the probe conflict");
       break;
     } catch (err) {
       if (Date.now() >= deadline) throw err;
     }
   }
+  const now = Date.now();
+  await writeAll(pub, [frame("alpha:4001", "services/auth.py", { cwd: repo }, now - 1000), frame("beta:4002", join(repo, "services", "auth.py"), {}, now)]);
+  const row = new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`);
+  await watch.waitFor((o) => o.slice(o.lastIndexOf("every 0.3s")).includes(join(repo, "services", "auth.py")), WAIT_MS, "a live conflict");
   const shown = watch.stdout.slice(watch.stdout.lastIndexOf("every 0.3s"));
-  assert.match(shown, new RegExp(`\\n${join(repo, "services", "auth.py")} +alpha \\(4001\\), beta \\(4002\\) +\\d\\d:\\d\\d:\\d\\d UTC +\\d\\d:\\d\\d:\\d\\d UTC\\n`));
+  assert.match(shown, row);
 });

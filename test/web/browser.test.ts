@@ -92,7 +92,7 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   // loads with it
   const ok = await page.goto(url);
   assert.equal(ok!.status(), 200);
-  await page.waitForSelector("body[data-seq]", { timeout: 30_000 });
+  await page.waitForSelector("body[data-seq]", { timeout: WAIT_MS });
   assert.equal(await page.title(), "opensre agents");
 
   // a fake agent appears live, within one refresh
@@ -111,10 +111,10 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   ];
   writeFileSync(join(project, `${SESSION}.jsonl`), lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
   const row = `#fleet-table tr[data-pid="${agent.pid}"]`;
-  await page.waitForSelector(row, { timeout: 30_000 });
+  await page.waitForSelector(row, { timeout: WAIT_MS });
   const seen = await seq(page);
   assert.ok(seen <= before + 2, `the agent appeared at refresh ${seen}, started before refresh ${before + 1} began: within one refresh`);
-  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td:nth-child(6)")?.textContent === "300", row, { timeout: 30_000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td:nth-child(6)")?.textContent === "300", row, { timeout: WAIT_MS });
 
   // the hostile name is inert text: shown escaped, nothing created from it
   const nameCell = await page.textContent(`${row} td.name`);
@@ -123,14 +123,14 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
 
   // a chart shows the agent's live series (tokens/min from its transcript)
   await page.click(`${row} td.name`);
-  await page.waitForFunction(() => /peak 1\.5k at \d\d:\d\d:\d\d · 60 points/.test(document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? ""), null, { timeout: 30_000 });
+  await page.waitForFunction(() => /peak 1\.5k at \d\d:\d\d:\d\d · 60 points/.test(document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? ""), null, { timeout: WAIT_MS });
   assert.equal(await page.locator('[data-chart="tokens"] canvas').count(), 1);
   assert.equal(await page.textContent("#agent-name"), `${escapeText(HOSTILE)} (pid ${agent.pid}, claude-sonnet-4-5-20250929)`);
 
   // hostile bus message, every field
   const pub = await runCli(["agents", "publish", "--agent", `${HOSTILE}:1`, "--summary", HOSTILE, "--path", HOSTILE, "--topic", HOSTILE, "--source", HOSTILE], { env });
   assert.equal(pub.code, 0, pub.stderr);
-  await page.waitForFunction(() => (document.querySelector("#bus-tail li[data-seq]")?.textContent ?? "").includes("evil"), null, { timeout: 30_000 });
+  await page.waitForFunction(() => (document.querySelector("#bus-tail li[data-seq]")?.textContent ?? "").includes("evil"), null, { timeout: WAIT_MS });
   const busLine = await page.textContent("#bus-tail li[data-seq]");
   assert.ok(busLine!.includes(`[${escapeText(HOSTILE)}:1] ${escapeText(HOSTILE)}${escapeText(HOSTILE)} — ${escapeText(HOSTILE)}`), busLine!);
 
@@ -152,8 +152,8 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   };
   await withIncidents(home, () => ({ result: undefined, events: [openEvent(inc)] }));
   const incRow = '#incident-table tr[data-id="feedc0de"]';
-  await page.waitForSelector(incRow, { timeout: 30_000 });
-  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td.status")?.textContent === "breach:cost", row, { timeout: 30_000 });
+  await page.waitForSelector(incRow, { timeout: WAIT_MS });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td.status")?.textContent === "breach:cost", row, { timeout: WAIT_MS });
   assert.equal(await page.textContent(`${incRow} td.detail`), escapeText(HOSTILE));
   await page.click(`${incRow} button[data-action="evidence"]`);
   await page.waitForSelector('#evidence[data-id="feedc0de"] pre.output');
@@ -161,7 +161,7 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   assert.equal(await page.textContent("#evidence pre.output"), `last words <img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>red\\u202eevil\nbold\n`);
   assert.ok((await page.textContent("#evidence"))!.includes(`model ${escapeText(HOSTILE)}`));
   await page.click(`${incRow} button[data-action="ack"]`);
-  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td.state")?.textContent === "acked", incRow, { timeout: 30_000 });
+  await page.waitForFunction((sel) => document.querySelector(sel)?.querySelector("td.state")?.textContent === "acked", incRow, { timeout: WAIT_MS });
   const list = await runCli(["agents", "incidents"], { env });
   assert.equal(list.code, 0, list.stderr);
   const line = list.stdout.split("\n").find((l) => l.startsWith("feedc0de"));
@@ -181,7 +181,7 @@ test("the dashboard in Chromium: token, live fake agent, charts, hostile text in
   const exited = once(agent, "exit");
   await page.click("#confirm-yes");
   await exited;
-  await page.waitForFunction(() => [...document.querySelectorAll("#warnings .toast")].some((p) => /^Sent SIGTERM\. Process exited after \d+\.\ds\.$/.test(p.textContent ?? "")), null, { timeout: 30_000 });
+  await page.waitForFunction(() => [...document.querySelectorAll("#warnings .toast")].some((p) => /^Sent SIGTERM\. Process exited after \d+\.\ds\.$/.test(p.textContent ?? "")), null, { timeout: WAIT_MS });
   await page.waitForSelector(row, { state: "detached", timeout: 30_000 });
 });
 
@@ -218,12 +218,12 @@ test("the day and week charts show the history store's series of the agent", { s
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(url);
   const row = `#fleet-table tr[data-pid="${agent.pid}"]`;
-  await page.waitForSelector(row, { timeout: 30_000 });
+  await page.waitForSelector(row, { timeout: WAIT_MS });
   await page.click(`${row} td.name`);
   const caption = (id: string) => document.querySelector(`[data-chart="${id}"] .caption`)?.textContent ?? "";
   // the live hour: this agent did nothing in it
-  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "hour", null, { timeout: 30_000 });
-  await page.waitForFunction(() => /^peak 0 at \d\d:\d\d:\d\d · 60 points$/.test(document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? ""), null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "hour", null, { timeout: WAIT_MS });
+  await page.waitForFunction(() => /^peak 0 at \d\d:\d\d:\d\d · 60 points$/.test(document.querySelector('[data-chart="tokens"] .caption')?.textContent ?? ""), null, { timeout: WAIT_MS });
 
   const utc = (ms: number) => new Date(ms).toISOString().slice(11, 19);
   const step = (ms: number, size: number) => Math.floor(ms / size) * size;
@@ -243,7 +243,7 @@ test("the day and week charts show the history store's series of the agent", { s
 
   // week: 30-minute steps
   await page.click('.ranges button[data-range="week"]');
-  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "week", null, { timeout: 30_000 });
+  await page.waitForFunction(() => document.querySelector("#charts")?.getAttribute("data-range") === "week", null, { timeout: WAIT_MS });
   assert.match(await page.evaluate(caption, "tokens"), new RegExp(`^peak 500 at ${utc(step(a, 1_800_000))} · 33[67] points$`));
   assert.deepEqual(errors, []);
 });
