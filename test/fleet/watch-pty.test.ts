@@ -30,6 +30,8 @@ test("/agents --watch opens the live view and leaves it on q and on Ctrl+C; the 
   pty.write("/agents --watch --interval 0.3\r");
   // on a terminal, --watch is the live view (test/tui/live-view.test.ts has its flows)
   await pty.waitFor("opensre top", WAIT_MS, mark);
+  // other agents on the machine may push the row off screen: filtered to it
+  pty.write("/reviewer\r");
   await pty.waitFor(/reviewer +\d+/, WAIT_MS, mark);
   mark = pty.text.length;
   pty.write("q");

@@ -226,7 +226,8 @@ test("hostile agent names render as inert visible text", async (t) => {
   await registerAgent(f.home, { pid: evil.pid!, name: `${f.tag}-\x1b]52;c;ZXZpbA==\x07\x1b[2J\u202eevil` });
   const s = view(f, 120, 30);
   t.after(() => s.kill());
-  await s.waitForText(`${f.tag}-gamma`);
+  // other agents on the machine may push this run's rows off screen: the view is up, then filtered to them
+  await s.waitForText(/^(opensre )?top {2}\d+ agents? ·/m);
   s.write(`/${f.tag}\r`);
   await s.waitForText(`filter "${f.tag}" (4 of`);
   await s.waitForText(`${f.tag}-\\x1b]52;c;`);
@@ -257,6 +258,7 @@ test("the terminal is given back after q, after Ctrl+C and after SIGTERM", async
   for (const how of ["q", "ctrl-c", "sigterm"] as const) {
     const s = underShell(f);
     t.after(() => s.kill());
+    await filterTo(s, f);
     await s.waitForText(`${f.tag}-gamma`);
     assert.equal(s.altScreen, true);
     if (how === "q") s.write("q");
@@ -277,6 +279,7 @@ test("/agents --watch in the shell opens the view and q returns to the prompt", 
   t.after(() => s.kill());
   await s.waitForText("> ");
   s.write("/agents --watch --interval 0.5\r");
+  await filterTo(s, f);
   await s.waitForText(`${f.tag}-gamma`);
   assert.equal(s.altScreen, true);
   s.write("?");
