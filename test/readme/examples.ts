@@ -83,7 +83,7 @@ const VOLATILE: Array<[RegExp, string]> = [
   [/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, "<uuid>"],
   [/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\b/g, "<time>"],
   [/\b\d\d:\d\d:\d\d UTC\b/g, "<time> UTC"],
-  [/\b\d+(\.\d+)?(ms|s|m|h|d)( ago)?\b/g, "<dur>"],
+  [/\b(?:\d+[hm])*\d+(?:\.\d+)?(?:ms|s|m|h|d)(?: ago)?\b/g, "<dur>"], // 37s ago, 1m00s ago, 1h12m: one duration
   [/\b(\d+m)?\d+s\b/g, "<dur>"],
   [/\b\d+(\.\d+)?[KMG]\b/g, "<size>"],
 ];

@@ -20,6 +20,9 @@ for (const example of examples) {
 test("the checker's normalisation: volatile values, padding, wildcards, literals", () => {
   assert.equal(normaliseLine("claude-code  6157  2s      0     2M   1s ago"), "claude-code  6157  <dur>  0  <size>  <dur>");
   assert.equal(normaliseLine("opened     2026-11-25T02:32:29.957Z (1s ago)"), "opened  <time> (<dur>)");
+  // a slow run crosses a minute: the same normalised line
+  assert.equal(normaliseLine("auth-fixer   5864  1m01s   0     2M   1m00s ago    waiting"), "auth-fixer  5864  <dur>  0  <size>  <dur>  waiting");
+  assert.equal(normaliseLine("claude-code  6157  1h12m   0     2M   1h02m ago    idle"), "claude-code  6157  <dur>  0  <size>  <dur>  idle");
   assert.equal(normaliseLine("published 8e79f88b-937b-48ac-aa86-df517bde55e7"), "published <uuid>");
   assert.equal(normaliseLine("^C2026-11-25T02:44:00Z stopped"), "<time> stopped");
   assert.equal(linesMatch(["a", "…", "z"], ["a", "b", "c", "z"]), true);
