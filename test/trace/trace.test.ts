@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, openSync, readlinkSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, openSync, readFileSync, readlinkSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { CliProcess, runCli } from "../helpers/cli.js";
@@ -18,11 +18,32 @@ function writer(file: string, opts: { fd?: 1 | 2; append?: boolean } = {}): Chil
   const stdio: Array<"pipe" | "ignore" | number> = ["pipe", fd === 1 ? out : "ignore", fd === 2 ? out : "ignore"];
   const child = spawn(process.execPath, ["-e", COPIER, String(fd)], { stdio });
   closeSync(out);
+  writers.set(child, { fd, append: opts.append ?? false });
   return child;
 }
+const writers = new WeakMap<ChildProcess, { fd: 1 | 2; append: boolean }>();
 
+/** The file offset of a writer's output descriptor (`pos:` in /proc/<pid>/fdinfo/<fd>). */
+function offset(child: ChildProcess): number {
+  const fd = writers.get(child)!.fd;
+  return Number(/^pos:\s*(\d+)/m.exec(readFileSync(`/proc/${child.pid}/fdinfo/${fd}`, "utf8"))![1]);
+}
+
+/**
+ * Send `data` to a writer and resolve once the writer has written it to its file, not only once it was handed to
+ * the writer's stdin: a trace started after `send` must find it already in the file, never as live output.
+ */
 async function send(child: ChildProcess, data: string | Buffer): Promise<void> {
+  const before = offset(child);
+  const want = before + Buffer.byteLength(data);
   await new Promise<void>((resolve, reject) => child.stdin!.write(data, (e) => (e ? reject(e) : resolve())));
+  // an O_APPEND descriptor's offset jumps to the end of a truncated file, so any move counts there
+  const written = () => (writers.get(child)!.append ? offset(child) !== before : offset(child) >= want);
+  const deadline = Date.now() + WAIT_MS;
+  while (!written()) {
+    if (Date.now() > deadline) throw new Error(`pid ${child.pid} did not write ${JSON.stringify(String(data))} within ${WAIT_MS} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 function setup(t: { after: (fn: () => void) => void }) {
