@@ -95,11 +95,20 @@ export function normaliseLine(line: string, extra: ReadonlyArray<[RegExp, string
   return s.replace(/ {2,}/g, "  ").replace(/\s+$/, "");
 }
 
+/**
+ * Every `from` in `text` replaced by `to`. A number (a pid, a port) is replaced only where it stands alone: pid 20250
+ * is not the middle of the model name claude-sonnet-4-5-20250929.
+ */
+function replaceWhole(text: string, from: string, to: string): string {
+  if (!/^\d+$/.test(from)) return text.split(from).join(to);
+  return text.replace(new RegExp(`(?<!\\d)${from}(?!\\d)`, "g"), () => to);
+}
+
 /** Replace every actual value by the README's literal for it (longest first, so paths nest). */
 export function toReadme(text: string, vars: ReadonlyMap<string, string>): string {
   const pairs = [...vars].filter(([, actual]) => actual !== "").sort((a, b) => b[1].length - a[1].length);
   let s = text;
-  for (const [literal, actual] of pairs) s = s.split(actual).join(literal);
+  for (const [literal, actual] of pairs) s = replaceWhole(s, actual, literal);
   return s;
 }
 
@@ -107,7 +116,7 @@ export function toReadme(text: string, vars: ReadonlyMap<string, string>): strin
 export function fromReadme(text: string, vars: ReadonlyMap<string, string>): string {
   const pairs = [...vars].sort((a, b) => b[0].length - a[0].length);
   let s = text;
-  for (const [literal, actual] of pairs) s = s.split(literal).join(actual);
+  for (const [literal, actual] of pairs) s = replaceWhole(s, literal, actual);
   return s;
 }
 

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { describeMismatch, linesMatch, normaliseLine, parseExamples, README, realign, runExample, toReadme } from "./examples.js";
+import { describeMismatch, fromReadme, linesMatch, normaliseLine, parseExamples, README, realign, runExample, toReadme } from "./examples.js";
 
 /** Every README example marked `<!-- check: FIXTURE -->` prints what the README shows (docs/readme-examples.md). */
 const examples = parseExamples(readFileSync(README, "utf8"));
@@ -30,6 +30,10 @@ test("the checker's normalisation: volatile values, padding, wildcards, literals
   assert.equal(linesMatch(["a"], ["a", "b"]), false);
   const vars = new Map([["/home/dev", "/tmp/x/home/dev"], ["5864", "123456"]]);
   assert.equal(toReadme("pid 123456 in /tmp/x/home/dev/shop", vars), "pid 5864 in /home/dev/shop");
+  // a pid is replaced where it stands alone, never inside a longer number (a run once had pid 20250 beside claude-sonnet-4-5-20250929)
+  const pid = new Map([["6157", "20250"]]);
+  assert.equal(toReadme("claude-code (pid 20250) · model claude-sonnet-4-5-20250929 · /proc/20250/fd/1", pid), "claude-code (pid 6157) · model claude-sonnet-4-5-20250929 · /proc/6157/fd/1");
+  assert.equal(fromReadme("opensre agents trace 6157 --tail 61570", pid), "opensre agents trace 20250 --tail 61570");
   assert.deepEqual(realign(["agent  pid     status", "a      123456  ok", "bb     5864    ok"]), ["agent  pid     status", "a      123456  ok", "bb     5864    ok"]);
   assert.deepEqual(realign(["agent  pid  status", "a  5864  ok"]), ["agent  pid   status", "a      5864  ok"]);
 });
