@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { loadPriceCatalogue } from "../fleet/pricing/index.js";
 import type { FileJob, HistoryIngest, WriteBatch } from "./ingest.js";
 import { unpackSlice, type PackedSlice } from "./packed.js";
 import type { FromWorker, ParseJob, ToWorker } from "./worker.js";
@@ -103,6 +104,9 @@ export async function parallelIngest(ingest: HistoryIngest, jobs: readonly FileJ
   let bytes = 0;
   let requests = 0;
   try {
+    // the first files go out while the threads start; the prices load meanwhile, not at the first slice counted
+    dispatch(0);
+    loadPriceCatalogue();
     for (let head = 0; head < pending.length; head++) {
       const p = pending[head]!;
       dispatch(head);

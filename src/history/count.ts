@@ -1,6 +1,7 @@
 import { costUsd, priceFor } from "../fleet/pricing/index.js";
 import type { TokenUsage } from "../fleet/transcripts/types.js";
 import type { CountRecord, ParsedSlice } from "./parse.js";
+import { minuteCut } from "./retention.js";
 import { latencyBucket } from "./schema.js";
 import { COUNTER_INDEX as C, HOUR_MS, MINUTE_MS, newCounters, TURN_MAX, TURN_MIN, type Counters, type FileRow, type HistoryStore } from "./store.js";
 
@@ -44,6 +45,9 @@ function tokens(u: TokenUsage): number {
 }
 
 export class ResponseCounter {
+  /** `now`: the clock that places the minute-retention cut (minute rows older than it are not written). */
+  constructor(private readonly now: () => number = Date.now) {}
+
   private young = new Map<number, OpenResponse>();
   private old = new Map<number, OpenResponse>();
 
@@ -136,7 +140,8 @@ export class ResponseCounter {
     }
     if (buckets.size || merged.length) {
       const s = sid();
-      const batch = store.usageBatch();
+      // minute rows past their retention would only be pruned: hour and day rows carry that usage
+      const batch = store.usageBatch(minuteCut(this.now()));
       for (const [minute, byModel] of buckets) for (const [model, c] of byModel) batch.add(s, minute, model, c);
       for (const [prior, d] of merged) batch.add(prior.session, prior.minute, prior.model, d);
       batch.flush();

@@ -233,10 +233,10 @@ export class HistoryStore {
            size = excluded.size, mtime_ms = excluded.mtime_ms, offset = excluded.offset, counted = excluded.counted, cwd = excluded.cwd,
            session_id = excluded.session_id, parent_session_id = excluded.parent_session_id, model = excluded.model, bad_lines = excluded.bad_lines`,
       ),
-      keyAdd: db.prepare<[number, number]>("INSERT INTO responses (key, hour) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
-      keysAdd: db
-        .prepare<number[], number>(`INSERT INTO responses (key, hour) VALUES ${Array.from({ length: KEYS_PER_INSERT }, () => "(?, ?)").join(", ")} ON CONFLICT (key) DO NOTHING RETURNING key`)
-        .pluck(),
+      // one statement per power of two up to KEYS_PER_INSERT: any number of keys takes at most log2 statements past the full ones
+      keysAdd: Array.from({ length: Math.log2(KEYS_PER_INSERT) + 1 }, (_, i) =>
+        db.prepare<number[], number>(`INSERT INTO responses (key, hour) VALUES ${Array.from({ length: 2 ** i }, () => "(?, ?)").join(", ")} ON CONFLICT (key) DO NOTHING RETURNING key`).pluck(),
+      ),
       minuteAdd: db.prepare(`INSERT INTO usage_minute (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
       hourAdd: db.prepare(`INSERT INTO usage_hour (session, t, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, t, model) DO UPDATE SET ${sums}`),
       dayAdd: db.prepare(`INSERT INTO usage_day (session, day, model, ${cols}) VALUES (?, ?, ?, ${marks}) ON CONFLICT (session, day, model) DO UPDATE SET ${sums}`),
@@ -295,23 +295,24 @@ export class HistoryStore {
 
   /**
    * Remember response keys (with their hour); returns those that were new. Stored
-   * KEYS_PER_INSERT at a time: one statement per key was a fifth of a backfill's counting.
+   * KEYS_PER_INSERT at a time: one statement per key was a fifth of a backfill's counting
+   * (and the rest of a slice's keys, one by one, still a tenth).
    */
   addResponseKeys(keys: ReadonlyArray<readonly [number, number]>): Set<number> {
     const added = new Set<number>();
+    const stmts = this.stmts.keysAdd;
     let i = 0;
-    for (; i + KEYS_PER_INSERT <= keys.length; i += KEYS_PER_INSERT) {
-      const args: number[] = [];
-      for (let j = i; j < i + KEYS_PER_INSERT; j++) args.push(keys[j]![0], keys[j]![1]);
-      for (const k of this.stmts.keysAdd.all(...args)) added.add(k);
+    // KEYS_PER_INSERT at a time, then the rest in falling powers of two (45 keys: 32, 8, 4, 1)
+    for (let p = stmts.length - 1; p >= 0; p--) {
+      const n = 2 ** p;
+      while (i + n <= keys.length) {
+        const args: number[] = [];
+        for (let j = i; j < i + n; j++) args.push(keys[j]![0], keys[j]![1]);
+        for (const k of stmts[p]!.all(...args)) added.add(k);
+        i += n;
+      }
     }
-    for (; i < keys.length; i++) if (this.addResponseKey(keys[i]![0], keys[i]![1])) added.add(keys[i]![0]);
     return added;
-  }
-
-  /** Remember a response key; false when it was already counted (by any process, any file). */
-  addResponseKey(key: number, hour: number): boolean {
-    return this.stmts.keyAdd.run(key, hour).changes === 1;
   }
 
   /** Add counters to the minute, hour and day buckets of (session, model), in the caller's write transaction. */
@@ -326,8 +327,8 @@ export class HistoryStore {
    * memory, then written with one upsert per bucket (a slice of a transcript touches a few
    * hours and one or two days, however many minutes).
    */
-  usageBatch(): UsageBatch {
-    return new UsageBatch(this);
+  usageBatch(minuteFloor = -Infinity): UsageBatch {
+    return new UsageBatch(this, minuteFloor);
   }
 
   /** Write one bucket row (`table` usage_minute, usage_hour or usage_day). */
@@ -393,7 +394,11 @@ export class HistoryStore {
 export class UsageBatch {
   private readonly minutes = new Map<string, [number, number, number, Counters]>();
 
-  constructor(private readonly store: HistoryStore) {}
+  /** `minuteFloor`: minutes before it roll into hours and days but get no minute row (past retention). */
+  constructor(
+    private readonly store: HistoryStore,
+    private readonly minuteFloor = -Infinity,
+  ) {}
 
   add(session: number, minute: number, model: number, c: Counters): void {
     const k = `${session}:${minute}:${model}`;
@@ -417,7 +422,7 @@ export class UsageBatch {
       else into.set(k, [session, t, model, c.slice()]);
     };
     for (const [session, minute, model, c] of this.minutes.values()) {
-      this.store.putUsage("minute", session, minute, model, c);
+      if (minute >= this.minuteFloor) this.store.putUsage("minute", session, minute, model, c);
       roll(hours, session, Math.floor(minute / 60), model, c);
     }
     const days = this.store.daysForWrite() ? new Map<string, [number, number, number, Counters]>() : null;

@@ -64,7 +64,7 @@ export async function liveFigures(env: NodeJS.ProcessEnv, aiderRoot?: string): P
 }
 
 /** What the history store holds per provider, from its minute and its hour rows (which must agree). */
-export function storedFigures(store: HistoryStore, table: "usage_minute" | "usage_hour" = "usage_minute"): Record<string, Figures> {
+export function storedFigures(store: HistoryStore, table: "usage_minute" | "usage_hour" = "usage_hour"): Record<string, Figures> {
   const sums = USAGE_COUNTERS.slice(0, 9).map((c) => `sum(${c}) AS ${c}`).join(", ");
   const rows = store.db
     .prepare<[], Record<string, number> & { provider: string }>(`SELECT s.provider AS provider, ${sums} FROM ${table} u JOIN sessions s ON s.id = u.session GROUP BY s.provider`)

@@ -30,11 +30,11 @@ function setup(t: { after: (f: () => void) => void }) {
   });
   const fx = copyFixtures(dir.path);
   const home = join(dir.path, "home");
-  /** A new process's view: a fresh connection and ingest over the same database. */
-  const open = (filter = true) => {
+  /** A new process's view: a fresh connection and ingest over the same database (`now`: its clock). */
+  const open = (filter = true, now?: () => number) => {
     const store = HistoryStore.open(home, process.env);
     stores.push(store);
-    const ingest = new HistoryIngest(store, { env: fx.env, filter });
+    const ingest = new HistoryIngest(store, { env: fx.env, filter, now });
     ingest.addAiderRoot(fx.aiderRoot);
     return { store, ingest };
   };
@@ -48,16 +48,19 @@ async function expected(env: NodeJS.ProcessEnv, aiderRoot: string) {
   return rounded(live);
 }
 
+/** A clock a day after the fixtures' records (2026-11-20): their minutes are within retention. */
+const FIXTURE_DAY_AFTER = () => Date.parse("2026-11-21T12:00:00Z");
+
 test("backfill equals the live view's counts on every fixture, with and without the line filter; minute and hour rows agree", async (t) => {
   for (const filter of [true, false]) {
     const s = setup(t);
-    const { store, ingest } = s.open(filter);
+    const { store, ingest } = s.open(filter, FIXTURE_DAY_AFTER);
     const stats = await ingest.refresh();
     assert.equal(stats.files, 4);
     assert.equal(stats.changed, 4);
     assert.deepEqual(ingest.drainWarnings(), []);
     const want = await expected(s.env, s.aiderRoot);
-    assert.deepEqual(rounded(storedFigures(store)), want, `filter ${filter}`);
+    assert.deepEqual(rounded(storedFigures(store, "usage_minute")), want, `filter ${filter}`);
     assert.deepEqual(rounded(storedFigures(store, "usage_hour")), want);
     assert.equal(want["claude-code"]!.requests, 3);
     assert.equal(want["claude-code"]!.errors, 1);
@@ -66,6 +69,21 @@ test("backfill equals the live view's counts on every fixture, with and without 
     assert.equal(again.changed, 0, "nothing new: nothing read");
     assert.equal(again.bytes, 0);
   }
+});
+
+test("usage older than the minute retention is counted into hours and days only: a backfill writes no minute row that pruning would delete", async (t) => {
+  const s = setup(t);
+  // the same records read 15 days later (MINUTE_RETENTION_DAYS is 14), then 13 days later
+  const late = s.open(true, () => Date.parse("2026-12-05T12:00:00Z"));
+  await late.ingest.refresh();
+  const want = await expected(s.env, s.aiderRoot);
+  assert.deepEqual(rounded(storedFigures(late.store, "usage_hour")), want);
+  assert.equal(late.store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM usage_minute").get()!.n, 0);
+  assert.ok(late.store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM usage_day").get()!.n > 0);
+  const s2 = setup(t);
+  const recent = s2.open(true, () => Date.parse("2026-12-03T12:00:00Z"));
+  await recent.ingest.refresh();
+  assert.deepEqual(rounded(storedFigures(recent.store, "usage_minute")), want);
 });
 
 test("a response written over two refreshes, by two processes, counts once; a copy in a resumed session file counts once", async (t) => {
@@ -147,7 +165,7 @@ test("a backfill on worker threads counts exactly what an in-process one counts,
   const env = { ...fx.env, CLAUDE_CONFIG_DIR: writeClaudeTree(dir.path, 12, 300_000) };
   cpSync(join(FIXTURES, "claude-code", "projects"), join(env.CLAUDE_CONFIG_DIR, "projects"), { recursive: true });
   const perSession = (store: HistoryStore) =>
-    store.db.prepare("SELECT s.provider, s.key, sum(requests) AS r, sum(errors) AS e, sum(output) AS o, sum(cache_read) AS cr, round(sum(usd), 6) AS usd, sum(turns) AS turns FROM usage_minute u JOIN sessions s ON s.id = u.session GROUP BY s.id ORDER BY s.provider, s.key").all();
+    store.db.prepare("SELECT s.provider, s.key, sum(requests) AS r, sum(errors) AS e, sum(output) AS o, sum(cache_read) AS cr, round(sum(usd), 6) AS usd, sum(turns) AS turns FROM usage_hour u JOIN sessions s ON s.id = u.session GROUP BY s.id ORDER BY s.provider, s.key").all();
   const results = [];
   for (const threads of [1, 2]) {
     const store = HistoryStore.open(join(dir.path, `home${threads}`), process.env);

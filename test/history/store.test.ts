@@ -168,3 +168,19 @@ test("a database locked by another writer is a clear error, not a hang", async (
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `history database ${historyPath(home)} is locked by another process (busy for over 5s); try again\n`);
 });
+
+test("response keys are stored in any number at once: each new key is reported new exactly once", (t) => {
+  const dir = tempDir();
+  t.after(dir.cleanup);
+  const store = HistoryStore.open(join(dir.path, "home"), process.env);
+  t.after(() => store.close());
+  let next = 1;
+  for (let n = 0; n <= 130; n++) {
+    // n new keys, each also repeated once among them and once from the previous round
+    const fresh = Array.from({ length: n }, () => [next++, 500_000] as const);
+    const keys = [...fresh, ...fresh.slice(0, Math.ceil(n / 2)), ...(next - n - 1 >= 1 ? [[next - n - 1, 500_000] as const] : [])];
+    const added = store.write(() => store.addResponseKeys(keys));
+    assert.deepEqual([...added].sort((a, b) => a - b), fresh.map(([k]) => k), `${n} new keys among ${keys.length}`);
+  }
+  assert.equal(store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM responses").get()!.n, next - 1);
+});

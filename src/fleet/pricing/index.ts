@@ -55,6 +55,15 @@ function load(): Catalogue {
   return catalogue;
 }
 
+/**
+ * Load the price catalogue now (once per thread; ~100–200 ms of CPU, most of it compiling the
+ * package). A long-lived process calls it when it is idle or waiting anyway, so the first
+ * price it needs later does not pause it.
+ */
+export function loadPriceCatalogue(): void {
+  load();
+}
+
 /** Resolved models (and misses), by the id as the agent wrote it. Bounded: ids come from transcripts. */
 const resolved = new Map<string, ModelPricing | null>();
 /** Distinct model ids remembered; a transcript tree names a few dozen. */
