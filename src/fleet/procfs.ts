@@ -1,5 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from "node:fs";
 import { execFileSync } from "node:child_process";
+import { endianness } from "node:os";
 
 /**
  * The single place that probes the operating system's process table (Linux `/proc`,
@@ -34,16 +35,39 @@ function procRootBootTimeMs(root: string): number {
   }
 }
 
-/** USER_HZ: the unit of /proc times. 100 on every mainstream Linux; `getconf CLK_TCK` confirms it once. */
+/** `AT_CLKTCK` in the ELF auxiliary vector: the kernel's USER_HZ, as `sysconf(_SC_CLK_TCK)` reads it. */
+const AT_CLKTCK = 17;
+
+/**
+ * USER_HZ: the unit of /proc times. 100 on every mainstream Linux; read once from the
+ * process's auxiliary vector (`/proc/self/auxv`, where libc's `sysconf` reads it), not by
+ * running `getconf`: a child process cost every command ~30–100 ms at its first look at a process.
+ */
 export function linuxClockTicks(): number {
-  if (clockTicks === undefined) {
-    try {
-      clockTicks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
+  clockTicks ??= auxvClockTicks() ?? 100;
+  return clockTicks;
+}
+
+/** AT_CLKTCK from /proc/self/auxv: (type, value) pairs of native words, ended by type 0. */
+export function auxvClockTicks(auxv?: Buffer, wordBytes = ["arm", "ia32", "mips", "mipsel", "ppc"].includes(process.arch) ? 4 : 8): number | undefined {
+  let buf = auxv;
+  try {
+    buf ??= readFileSync("/proc/self/auxv");
+  } catch {
+    return undefined;
+  }
+  const le = endianness() === "LE";
+  const word = (at: number) =>
+    wordBytes === 8 ? Number(le ? buf.readBigUInt64LE(at) : buf.readBigUInt64BE(at)) : le ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
+  for (let at = 0; at + 2 * wordBytes <= buf.length; at += 2 * wordBytes) {
+    const type = word(at);
+    if (type === 0) break;
+    if (type === AT_CLKTCK) {
+      const hz = word(at + wordBytes);
+      return hz > 0 && hz <= 10_000 ? hz : undefined;
     }
   }
-  return clockTicks;
+  return undefined;
 }
 
 /** Fields of /proc/<pid>/stat after the `(comm)` field, which may itself contain spaces and parentheses. */
