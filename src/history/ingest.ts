@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import type { Adapter } from "../fleet/transcripts/adapter.js";
-import { loadPriceCatalogue } from "../fleet/pricing/index.js";
+import { loadPriceCatalogue, priceFor } from "../fleet/pricing/index.js";
 import { ADAPTERS } from "../fleet/transcripts/store.js";
 import { defaultThreads, PARALLEL_MIN_BYTES, parallelIngest } from "./backfill.js";
 import { ResponseCounter } from "./count.js";
@@ -15,6 +15,9 @@ import type { FileRow, HistoryStore } from "./store.js";
  * in one transaction. A process killed mid-way loses at most the slice it was on, and that
  * slice is read again by the next refresh: nothing is counted twice or lost.
  */
+
+/** Model names a long-lived process looks up in the price catalogue at its first refresh (the most recently seen). */
+const MAX_WARM_MODELS = 64;
 
 /** Bytes parsed per slice (one parse, one savepoint): bounds memory. */
 export const SLICE_BYTES = 16 * 1024 * 1024;
@@ -235,14 +238,17 @@ export class HistoryIngest {
 
   /**
    * Read every changed transcript and count what it added. A long-lived process (watch mode)
-   * also loads the price catalogue at its first refresh, so the first response it counts later
-   * (an incremental refresh, under 50 ms) does not wait ~150 ms for it.
+   * also loads the price catalogue at its first refresh, and looks up the models counted so far,
+   * so the first response it counts later (an incremental refresh, under 50 ms) does not wait
+   * ~150 ms for them.
    */
   async refresh(): Promise<IngestStats> {
     const stats = await this.refreshOnce();
     if (this.watch && !this.pricesLoaded) {
       this.pricesLoaded = true;
       loadPriceCatalogue();
+      // resolving a model id in the catalogue costs a few ms the first time: the models counted so far, now
+      for (const model of this.store.modelNames(MAX_WARM_MODELS)) priceFor(model);
     }
     return stats;
   }

@@ -265,6 +265,11 @@ export class HistoryStore {
     return id;
   }
 
+  /** The model names counted so far, the most recently first seen first (at most `limit`). */
+  modelNames(limit: number): string[] {
+    return this.read(() => this.db.prepare<[number], string>("SELECT name FROM models WHERE name != '' ORDER BY id DESC LIMIT ?").pluck().all(limit));
+  }
+
   /** Id of a session, created on first use. */
   sessionId(s: SessionInfo): number {
     this.stmts.sessionAdd.run(s.provider, s.key, s.sessionId, s.parentSessionId, s.cwd);
