@@ -30,9 +30,14 @@ const PYBUS = join(dist, "..", "test", "helpers", "pybus.py");
 const N = Number(process.env.BUS_BENCH_FRAMES ?? "20000");
 const SUBSCRIBERS = 8;
 
+// The module imports its home dir from the OpenSRE package (`from app.constants import OPENSRE_HOME_DIR`):
+// a stand-in module gives it the benchmark's.
 const PY_HOST = `
-import importlib.util, sys, time
+import importlib.util, sys, time, types
 from pathlib import Path
+app = types.ModuleType("app"); app.__path__ = []
+constants = types.ModuleType("app.constants"); constants.OPENSRE_HOME_DIR = Path(sys.argv[2]).parent
+sys.modules.setdefault("app", app); sys.modules.setdefault("app.constants", constants)
 spec = importlib.util.spec_from_file_location("opensre_bus", sys.argv[1])
 bus = importlib.util.module_from_spec(spec)
 sys.modules["opensre_bus"] = bus
