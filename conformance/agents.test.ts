@@ -10,11 +10,15 @@ import { isolatedEnv, tempDir } from "../test/helpers/env.js";
 import { readProcessTable } from "../src/fleet/procfs.js";
 import type { FleetAgent, FleetSnapshot } from "../src/fleet/model.js";
 import { claudeProjectDir } from "../src/fleet/transcripts/paths.js";
+import { liveFigures, rounded, storedFigures } from "../test/helpers/history.js";
+import { HistoryIngest } from "../src/history/ingest.js";
+import { HistoryStore } from "../src/history/store.js";
 import { installAll, PINS } from "./install.js";
 
 /**
  * The real agent CLIs, pinned in conformance/pins.json, run offline so each writes a real
- * session record; then the dashboard row, `trace --transcript` and discovery are checked
+ * session record; then the dashboard row, `trace --transcript`, discovery and a history
+ * backfill (Claude, Codex, Gemini: it must count what the live view counts) are checked
  * against them. opensre runs with its own (empty) agent locations: every record must be
  * found through the agent's own environment.
  */
@@ -160,6 +164,8 @@ test(`Claude Code ${PINS["@anthropic-ai/claude-code"]}: an interactive session a
   assert.equal(row.status, "waiting");
   assert.ok(row.lastOutputAt !== null);
   await traceShows(osre, row.pid, "> hello there");
+  const history = await historyAgrees(dir, { CLAUDE_CONFIG_DIR: cfg, HOME: join(dir, "nohome") }, "claude-code");
+  assert.ok(history.errors >= 1, "the prompt's API error is counted");
   keep("claude-code", PINS["@anthropic-ai/claude-code"]!, join(cfg, "projects"), proj);
 });
 
@@ -192,6 +198,7 @@ test(`Codex ${PINS["@openai/codex"]}: codex exec and a fork of it, each under it
   const frow = await oneRow(osre, f.pid!, "codex");
   assert.equal(frow.transcript!.sessionId, forkId, "a fork is reported under its own session id");
   await traceShows(osre, frow.pid, "> and now bye");
+  await historyAgrees(dir, { CODEX_HOME: home, HOME: join(dir, "nohome") }, "codex");
   keep("codex", PINS["@openai/codex"]!, join(home, "sessions"), proj);
 });
 
@@ -209,6 +216,7 @@ test(`Gemini CLI ${PINS["@google/gemini-cli"]}: gemini -p maps to its JSON Lines
   const row = await oneRow(osre, g.pid!, "gemini");
   assert.equal(row.transcript!.sessionId, sessionId);
   await traceShows(osre, row.pid, "> say hi");
+  await historyAgrees(dir, { HOME: home }, "gemini");
   keep("gemini-cli", PINS["@google/gemini-cli"]!, join(home, ".gemini", "tmp"), proj);
 });
 
@@ -265,6 +273,29 @@ test(`OpenCode ${PINS["opencode-ai"]} and Amp: one row each, and trace says plai
 });
 
 /** With OPENSRE_AGENTS_KEEP=<dir>, the records each agent wrote are copied there (new fixtures for test/fixtures/real). */
+/**
+ * A history backfill of the agent's real records counts what the live view counts
+ * (docs/history.md), from the agent's own locations (`env`); returns those figures.
+ */
+async function historyAgrees(dir: string, env: NodeJS.ProcessEnv, provider: string) {
+  const store = HistoryStore.open(join(dir, "history-home"), process.env);
+  try {
+    const ingest = new HistoryIngest(store, { env });
+    await ingest.refresh();
+    assert.deepEqual(ingest.drainWarnings(), []);
+    const live = rounded(await liveFigures(env));
+    assert.ok(live[provider], `the live view reads ${provider}'s records: ${JSON.stringify(live)}`);
+    const stored = rounded(storedFigures(store))[provider];
+    const nothing = live[provider]!.requests + live[provider]!.errors === 0;
+    // a provider whose records hold no response and no API error has no usage row
+    assert.deepEqual(stored ?? (nothing ? live[provider] : undefined), live[provider]);
+    assert.deepEqual(rounded(storedFigures(store, "usage_minute"))[provider] ?? (nothing ? live[provider] : undefined), live[provider], "minute rows agree");
+    return live[provider]!;
+  } finally {
+    store.close();
+  }
+}
+
 function keep(name: string, version: string, from: string, proj: string): void {
   const to = process.env.OPENSRE_AGENTS_KEEP;
   if (!to) return;
