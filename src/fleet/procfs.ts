@@ -49,7 +49,7 @@ export function linuxClockTicks(): number {
 }
 
 /** AT_CLKTCK from /proc/self/auxv: (type, value) pairs of native words, ended by type 0. */
-export function auxvClockTicks(auxv?: Buffer, wordBytes = ["arm", "ia32", "mips", "mipsel", "ppc"].includes(process.arch) ? 4 : 8): number | undefined {
+export function auxvClockTicks(auxv?: Buffer, wordBytes = ["arm", "ia32", "mips", "mipsel", "ppc", "s390"].includes(process.arch) ? 4 : 8): number | undefined {
   let buf = auxv;
   try {
     buf ??= readFileSync("/proc/self/auxv");

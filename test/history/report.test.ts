@@ -7,6 +7,7 @@ import { copyFixtures } from "../helpers/history.js";
 import { runCli } from "../helpers/cli.js";
 import { HistoryStore } from "../../src/history/store.js";
 import { HistoryIngest } from "../../src/history/ingest.js";
+import { clockAt } from "../helpers/clock.js";
 import { HistoryRecorder } from "../../src/history/recorder.js";
 import { syncIncidents } from "../../src/history/incidents.js";
 import { buildReport, histogramPercentile, weekKey } from "../../src/history/report.js";
@@ -33,7 +34,8 @@ async function fixedStore(t: { after: (f: () => void) => void }) {
   const home = join(dir.path, "home");
   const store = HistoryStore.open(home, process.env);
   t.after(() => store.close());
-  const ingest = new HistoryIngest(store, { env: fx.env });
+  // the store's clock is the reports' (minutes past retention at ingest are not written)
+  const ingest = new HistoryIngest(store, { env: fx.env, now: () => NOW });
   ingest.addAiderRoot(fx.aiderRoot);
   await ingest.refresh();
   const snap = {
@@ -110,7 +112,8 @@ test("report figures for a fixed store, by agent, provider, model and day", asyn
 
 test("report as text, CSV and JSON through the CLI", async (t) => {
   const { home, fx } = await fixedStore(t);
-  const env = isolatedEnv(home, { ...(fx.env as Record<string, string>), TZ: "UTC" });
+  // the CLI's clock is the fixed store's: its SLO window (28 days to now) holds the fixtures' day whenever the suite runs
+  const env = isolatedEnv(home, { ...(fx.env as Record<string, string>), TZ: "UTC", ...clockAt(NOW) });
   writeFileSync(join(home, "agents.yaml"), "providers:\n  claude-code:\n    success_objective_pct: 99\n");
   const csv = await runCli(["agents", "report", "--by", "provider", "--since", "2026-11-20", "--until", "2026-11-20", "--csv"], { env });
   assert.equal(csv.code, 0, csv.stderr);
