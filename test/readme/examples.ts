@@ -96,28 +96,29 @@ export function normaliseLine(line: string, extra: ReadonlyArray<[RegExp, string
 }
 
 /**
- * Every `from` in `text` replaced by `to`. A number (a pid, a port) is replaced only where it stands alone: pid 20250
- * is not the middle of the model name claude-sonnet-4-5-20250929.
+ * Every `from` of `pairs` in `text` replaced by its `to`, all in one pass (so a replacement is never replaced again:
+ * README day 2026-11-20 → 2026-11-21 and 2026-11-21 → 2026-11-22 do not chain), the longest first where two
+ * overlap. A number (a pid, a port) is replaced only where it stands alone: pid 20250 is not the middle of the model
+ * name claude-sonnet-4-5-20250929.
  */
-function replaceWhole(text: string, from: string, to: string): string {
-  if (!/^\d+$/.test(from)) return text.split(from).join(to);
-  return text.replace(new RegExp(`(?<!\\d)${from}(?!\\d)`, "g"), () => to);
+function replaceEach(text: string, pairs: ReadonlyArray<readonly [string, string]>): string {
+  const map = new Map(pairs.filter(([from]) => from !== ""));
+  if (map.size === 0) return text;
+  const escape = (v: string) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alternatives = [...map.keys()]
+    .sort((a, b) => b.length - a.length)
+    .map((from) => (/^\d+$/.test(from) ? `(?<!\\d)${from}(?!\\d)` : escape(from)));
+  return text.replace(new RegExp(alternatives.join("|"), "g"), (m) => map.get(m) ?? m);
 }
 
 /** Replace every actual value by the README's literal for it (longest first, so paths nest). */
 export function toReadme(text: string, vars: ReadonlyMap<string, string>): string {
-  const pairs = [...vars].filter(([, actual]) => actual !== "").sort((a, b) => b[1].length - a[1].length);
-  let s = text;
-  for (const [literal, actual] of pairs) s = replaceWhole(s, actual, literal);
-  return s;
+  return replaceEach(text, [...vars].filter(([, actual]) => actual !== "").map(([literal, actual]) => [actual, literal] as const));
 }
 
 /** Replace the README's literals in a command by the fixture's actual values. */
 export function fromReadme(text: string, vars: ReadonlyMap<string, string>): string {
-  const pairs = [...vars].sort((a, b) => b[0].length - a[0].length);
-  let s = text;
-  for (const [literal, actual] of pairs) s = replaceWhole(s, literal, actual);
-  return s;
+  return replaceEach(text, [...vars]);
 }
 
 /** Lines match, where an expected `…` line stands for any number of lines. */

@@ -190,10 +190,11 @@ export async function freePort(): Promise<number> {
  * The transcript fixtures (test/fixtures: a Claude Code, a Codex and a Gemini session of
  * 2026-11-20, 10:00–10:11 UTC) copied into the agents' default folders of the temp user, moved
  * to five days ago so the README's figures stay inside every window (the 14 days of minutes,
- * a 28-day objective); the README's `2026-11-20` stands for that day.
+ * a 28-day objective); the README's `2026-11-20` stands for that day (and `2026-11-21` for the next).
  */
 function pastSessions(fx: FixtureContext): void {
-  const day = new Date(Date.now() - 5 * 86_400_000).toISOString().slice(0, 10);
+  const now = Date.now();
+  const day = new Date(now - 5 * 86_400_000).toISOString().slice(0, 10);
   const move = (s: string) => s.replaceAll("2026-11-20", day).replaceAll("2026/11/20", day.replaceAll("-", "/"));
   const copy = (from: string, to: string) => {
     for (const e of readdirSync(from, { withFileTypes: true })) {
@@ -210,6 +211,8 @@ function pastSessions(fx: FixtureContext): void {
   copy(join(TRANSCRIPT_FIXTURES, "codex", "sessions", "2026", "11", "20"), join(fx.home, ".codex", "sessions", "2026", "11", "20"));
   copy(join(TRANSCRIPT_FIXTURES, "gemini"), join(fx.home, ".gemini"));
   fx.vars.set("2026-11-20", day);
+  // and the day after it, where a range given as `--until 2026-11-20` ends
+  fx.vars.set("2026-11-21", new Date(now - 4 * 86_400_000).toISOString().slice(0, 10));
 }
 
 const SESSION_A = "5f0c2a9e-8d1b-4c3a-9e7f-1a2b3c4d5e6f";

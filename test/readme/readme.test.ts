@@ -30,6 +30,11 @@ test("the checker's normalisation: volatile values, padding, wildcards, literals
   assert.equal(linesMatch(["a"], ["a", "b"]), false);
   const vars = new Map([["/home/dev", "/tmp/x/home/dev"], ["5864", "123456"]]);
   assert.equal(toReadme("pid 123456 in /tmp/x/home/dev/shop", vars), "pid 5864 in /home/dev/shop");
+  // one pass: a day and the day after, each moved by one day, do not chain (whatever order the pairs come in)
+  for (const days of [new Map([["2026-11-20", "2026-11-21"], ["2026-11-21", "2026-11-22"]]), new Map([["2026-11-21", "2026-11-22"], ["2026-11-20", "2026-11-21"]])]) {
+    assert.equal(toReadme("from 2026-11-21 00:00 to 2026-11-22 00:00", days), "from 2026-11-20 00:00 to 2026-11-21 00:00");
+    assert.equal(fromReadme("--since 2026-11-20 --until 2026-11-21", days), "--since 2026-11-21 --until 2026-11-22");
+  }
   // a pid is replaced where it stands alone, never inside a longer number (a run once had pid 20250 beside claude-sonnet-4-5-20250929)
   const pid = new Map([["6157", "20250"]]);
   assert.equal(toReadme("claude-code (pid 20250) · model claude-sonnet-4-5-20250929 · /proc/20250/fd/1", pid), "claude-code (pid 6157) · model claude-sonnet-4-5-20250929 · /proc/6157/fd/1");
