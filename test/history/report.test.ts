@@ -169,7 +169,7 @@ test("an empty store reports so; --store shows the size and contents", async (t)
   assert.equal(r.stdout, "no usage recorded from 2026-11-01 00:00 to 2026-11-03 00:00\n");
   const s = await runCli(["agents", "report", "--store"], { env });
   assert.equal(s.code, 0);
-  assert.match(s.stdout, /^history store .*history\.db\nsize +\d+ KB \(database, write-ahead log and index\)\nschema +version 3\ntranscripts +0 files, 0 sessions\nusage +0 minute rows, 0 hour rows, 0 day rows, 0 response keys\nincidents +0\nkept +minutes 14 days, hours 400 days\nspan +empty\n$/);
+  assert.match(s.stdout, /^history store .*history\.db\nsize +\d+ KB \(database, write-ahead log and index\)\nschema +version 4\ntranscripts +0 files, 0 sessions\nusage +0 minute rows, 0 hour rows, 0 day rows, 0 response keys\nincidents +0\nkept +minutes 14 days, hours 400 days\nspan +empty\n$/);
 });
 
 test("calendar keys and latency percentiles", () => {

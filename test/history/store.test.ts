@@ -104,6 +104,8 @@ test("migrations: a database of the first schema is brought up to date with its 
   assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
   assert.deepEqual(store.db.prepare("SELECT session, t, requests, input FROM usage_hour").all(), [{ session: 7, t: 492000, requests: 3, input: 1200 }]);
   assert.deepEqual(store.db.prepare("SELECT count(*) AS n FROM incidents").get(), { n: 0 }, "the version-2 tables exist");
+  assert.deepEqual(store.db.prepare("SELECT count(*) AS n FROM usage_day").get(), { n: 0 }, "the version-3 table exists");
+  assert.deepEqual(store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'responses'").all(), [], "version 4 dropped the responses' hour index");
   store.db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   store.close();
   assert.throws(() => HistoryStore.open(home, process.env), {
