@@ -90,8 +90,10 @@ test("one metric model: every /metrics series reaches a protobuf-only OTLP recei
   await watch.waitForOutput("Ctrl+C to stop", WAIT_MS);
   assert.match(watch.stdout, new RegExp(`pushing metrics and incidents to http://127\\.0\\.0\\.1:${pb.port} over OTLP/HTTP \\(http/protobuf\\)\\n`));
   const metricsPort = Number(/serving Prometheus metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(watch.stdout)![1]);
-  // new requests after the first sight: the counters count them
-  for (let i = 0; i < 400 && !(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes(`process_pid="${claude.pid}"`); i++) await new Promise((r) => setTimeout(r, 100));
+  // new requests after the first sight of its transcript: the counters count them. The agent's row can show before its
+  // transcript is mapped (then the appended lines would be part of what was there at the first sight): wait for its model.
+  const mapped = new RegExp(`opensre_agent_info\\{[^}]*process_pid="${claude.pid}"[^}]*gen_ai_request_model="claude-[^"]+"`);
+  for (let i = 0; i < 400 && !mapped.test(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()); i++) await new Promise((r) => setTimeout(r, 100));
   appendFileSync(transcript, claudeLine(1) + claudeLine(2));
   const pushes = () => pb.got.filter((g) => g.path === "/v1/metrics" && g.req);
   const deadline = Date.now() + 45_000;
