@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { REPO_ROOT } from "../test/helpers/env.js";
+import { REPO_ROOT, STARTING_HOME } from "../test/helpers/env.js";
 
 const run = promisify(execFile);
 
@@ -29,7 +29,8 @@ export async function installAgent(pkg: string, bin: string): Promise<string> {
   if (existsSync(marker) && existsSync(exe)) return exe;
   mkdirSync(prefix, { recursive: true });
   writeFileSync(join(prefix, "package.json"), JSON.stringify({ name: "agent-cache", private: true }));
-  await run(NPM, ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error", `${pkg}@${version}`], { maxBuffer: 16 << 20, timeout: 600_000 });
+  // npm's own settings (registry, cache) are the machine's: looked up from the home the run started with
+  await run(NPM, ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--loglevel=error", `${pkg}@${version}`], { maxBuffer: 16 << 20, timeout: 600_000, env: { ...process.env, HOME: STARTING_HOME } });
   if (!existsSync(exe)) throw new Error(`${pkg}@${version} installed no ${bin} executable`);
   writeFileSync(marker, `${pkg}@${version}\n`);
   return exe;

@@ -9,6 +9,7 @@ import { claudeProjectDir } from "../../src/fleet/transcripts/match.js";
 import { FleetCollector } from "../../src/fleet/collector.js";
 import { registerAgent, updateRegistry } from "../../src/fleet/registry.js";
 import type { FleetSnapshot } from "../../src/fleet/model.js";
+import { explainMapping } from "../helpers/explain.js";
 
 const SLEEP = "/bin/sleep";
 
@@ -60,7 +61,8 @@ test("a fake Claude Code process is discovered, mapped to its transcript, and it
   assert.equal(row.provider, "claude-code");
   assert.equal(row.reason, "executable named claude");
   assert.equal(row.cwd, shop);
-  assert.equal(row.transcript!.sessionId, "11111111-2222-4333-8444-555555555555");
+  if (!row.transcript) assert.fail(`pid ${agent.pid} not mapped to its transcript; mapping: ${await explainMapping(env, agent.pid!)}`);
+  assert.equal(row.transcript.sessionId, "11111111-2222-4333-8444-555555555555");
   assert.equal(row.transcript!.tokensPerMin, 1500 / 5);
   assert.equal(Math.round(row.transcript!.usdPerHour! * 1e6), Math.round(((1000 * 3 + 500 * 15) / 1e6) * 12 * 1e6));
   assert.equal(row.transcript!.errorRatePct, 50);

@@ -15,6 +15,23 @@ export const CLI = join(OUT_DIR, "src", "cli.js");
  * seconds; a wait that times out is a hang, never a slow pass.
  */
 export const WAIT_MS = 60_000;
+/** The home this test process was started with: only npm's own settings are looked up there (the install test). */
+export const STARTING_HOME = process.env.HOME;
+
+/**
+ * Every test process runs with a home of its own and none of the agents' location variables:
+ * a child a test spawns without an explicit environment (a fake agent, a process to signal)
+ * inherits this one, and the CLI under test reads a process's own location variables to find
+ * its records. Without this, scanning a fake agent would look into the real user's `~/.claude`.
+ */
+function hermeticProcessEnv(): void {
+  const home = mkdtempSync(join(tmpdir(), "osre-home-"));
+  process.env.HOME = home;
+  for (const k of ["CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_DIR", "OPENSRE_HOME"]) delete process.env[k];
+  process.on("exit", () => rmSync(home, { recursive: true, force: true }));
+}
+hermeticProcessEnv();
+
 /** Sample transcripts of each agent, with the figures a parser must produce (`test/fixtures/README.md`). */
 export const FIXTURES = resolve(REPO_ROOT, "test", "fixtures");
 

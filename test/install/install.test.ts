@@ -4,7 +4,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { REPO_ROOT, tempDir, WAIT_MS } from "../helpers/env.js";
+import { REPO_ROOT, STARTING_HOME, tempDir, WAIT_MS } from "../helpers/env.js";
 import { stopChild } from "../helpers/scope.js";
 import { PY_ELECTOR } from "../helpers/py-elector.js";
 
@@ -23,7 +23,7 @@ const children: ChildProcess[] = [];
 
 /** npm's own settings (registry, CA file, cache) of this machine, so the install reaches the registry as `npm ci` did. */
 function npmConfig(key: string): string {
-  return execFileSync(process.execPath, [NPM_CLI, "config", "get", key], { encoding: "utf8" }).trim();
+  return execFileSync(process.execPath, [NPM_CLI, "config", "get", key], { encoding: "utf8", env: { ...process.env, HOME: STARTING_HOME } }).trim();
 }
 
 before(async () => {

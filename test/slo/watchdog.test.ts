@@ -13,6 +13,7 @@ import { stopHostedBrokers } from "../../src/bus/election.js";
 import type { BusMessage } from "../../src/bus/message.js";
 import type { Incident } from "../../src/slo/incidents.js";
 import { registerAgent } from "../../src/fleet/registry.js";
+import { explainMapping } from "../helpers/explain.js";
 
 const SESSION = "11111111-2222-4333-8444-555555555555";
 
@@ -234,7 +235,7 @@ test("errors: a sustained error rate opens an incident; a single short spike doe
     // what the fleet shows of this agent, to tell a mapping miss from an evaluation miss
     const snap = JSON.parse((await runCli(["agents", "--json"], { env })).stdout) as { agents: Array<{ pid: number }> };
     const row = snap.agents.find((a) => a.pid === agent.pid);
-    assert.fail(`no errors incident (stdout ${JSON.stringify(r2.stdout)}, stderr ${JSON.stringify(r2.stderr)}); the agent now: ${JSON.stringify(row)?.slice(0, 3000)}; incidents: ${incidentsOf(home).join("\n")}`);
+    assert.fail(`no errors incident (stdout ${JSON.stringify(r2.stdout)}, stderr ${JSON.stringify(r2.stderr)}); the agent now: ${JSON.stringify(row)?.slice(0, 3000)}; incidents: ${incidentsOf(home).join("\n")}; mapping: ${await explainMapping(env, agent.pid!)}`);
   }
 });
 
