@@ -143,7 +143,7 @@ export class FleetCollector {
     for (const h of hints) {
       const { r, provider, cwd, tree } = h;
       const name = r.rec?.name ?? provider;
-      const session = matchSession({ pid: r.proc.pid, provider, cwd, startTime: r.proc.startTime, openFiles: h.openFiles, sessionId: h.loc.sessionId }, sessions, claimed);
+      const session = matchSession({ pid: r.proc.pid, provider, cwd, startTime: r.proc.startTime, openFiles: h.openFiles, sessionId: h.loc.sessionId, pinned: h.loc.pinned }, sessions, claimed);
       if (session) claimed.add(session.path);
       const o = this.opts.overrides?.(name, provider);
       const sigOpts: SignalOptions = { now, windowMs: this.opts.windowMs, modelOverride: o?.model };

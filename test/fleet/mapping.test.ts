@@ -115,3 +115,50 @@ test("a registered process whose stdout file is empty has no last output", async
   assert.equal(row.stdoutPath, log);
   assert.equal(row.lastOutputAt, null);
 });
+
+test("two config dirs holding a session of the same id: each process gets the file its own record names, never the other's", async (t) => {
+  const { dir, start } = setup(t);
+  // one Claude with its own config dir and a record of its process; one in the folder opensre's
+  // environment names, with no record (an older Claude, or one before its record is written);
+  // both sessions carry the same id (a copied config dir, a session resumed elsewhere)
+  const SID = "cccccccc-3333-4333-8333-333333333333";
+  const shopA = join(dir, "shop-a");
+  const shopB = join(dir, "shop-b");
+  mkdirSync(shopA);
+  mkdirSync(shopB);
+  const osre = isolatedEnv(join(dir, "osre"));
+  const cfgA = join(dir, "agent-cfg");
+  mkdirSync(join(cfgA, "sessions"), { recursive: true });
+  const fileA = join(cfgA, "projects", claudeProjectDir(shopA), `${SID}.jsonl`);
+  const fileB = join(osre.CLAUDE_CONFIG_DIR!, "projects", claudeProjectDir(shopB), `${SID}.jsonl`);
+  mkdirSync(join(fileA, ".."), { recursive: true });
+  mkdirSync(join(fileB, ".."), { recursive: true });
+  const a = start({ ...process.env, CLAUDE_CONFIG_DIR: cfgA }, shopA);
+  const b = start({ PATH: "/usr/bin:/bin", HOME: join(dir, "b-home") }, shopB);
+  await new Promise((r) => setTimeout(r, 100));
+  const now = Date.now();
+  writeFileSync(join(cfgA, "sessions", `${a.pid}.json`), JSON.stringify({ pid: a.pid, sessionId: SID, cwd: shopA, startedAt: now }));
+  // B's file is the older one: it is read first, so it comes first among the sessions of that id
+  writeFileSync(fileB, line(SID, shopB, now + 100, { type: "user", message: { role: "user", content: "in shop b" } }) + "\n");
+  await new Promise((r) => setTimeout(r, 20));
+  writeFileSync(fileA, line(SID, shopA, now + 200, { type: "user", message: { role: "user", content: "in shop a" } }) + "\n");
+  const collector = new FleetCollector({ home: osre.OPENSRE_HOME!, env: osre, firstSampleMs: 0 });
+  let snap = await collector.refresh();
+  assert.equal(snap.agents.find((x) => x.pid === a.pid)?.transcript?.transcriptPath, fileA);
+  assert.equal(snap.agents.find((x) => x.pid === b.pid)?.transcript?.transcriptPath, fileB, "not left without its session because the other took it");
+
+  // both with a record naming the same id, in their own config dirs: each its own file
+  const cfgB = join(dir, "agent-cfg-b");
+  mkdirSync(join(cfgB, "sessions"), { recursive: true });
+  const fileB2 = join(cfgB, "projects", claudeProjectDir(shopB), `${SID}.jsonl`);
+  mkdirSync(join(fileB2, ".."), { recursive: true });
+  const b2 = start({ ...process.env, CLAUDE_CONFIG_DIR: cfgB }, shopB);
+  await new Promise((r) => setTimeout(r, 100));
+  writeFileSync(join(cfgB, "sessions", `${b2.pid}.json`), JSON.stringify({ pid: b2.pid, sessionId: SID, cwd: shopB, startedAt: Date.now() }));
+  writeFileSync(fileB2, line(SID, shopB, Date.now(), { type: "user", message: { role: "user", content: "in shop b, second" } }) + "\n");
+  b.kill("SIGKILL");
+  await new Promise((r) => setTimeout(r, 100));
+  snap = await collector.refresh();
+  assert.equal(snap.agents.find((x) => x.pid === a.pid)?.transcript?.transcriptPath, fileA);
+  assert.equal(snap.agents.find((x) => x.pid === b2.pid)?.transcript?.transcriptPath, fileB2);
+});

@@ -26,7 +26,7 @@ export async function explainMapping(env: NodeJS.ProcessEnv, pid: number): Promi
     if (proc && row) {
       const loc = await locateAgent(pid, row.provider, proc.startTime, env);
       out.location = { envs: loc.envs, sessionId: loc.sessionId, pinned: loc.pinned };
-      const m = matchSession({ pid, provider: row.provider as never, cwd: row.cwd, startTime: proc.startTime, openFiles: [], sessionId: loc.sessionId }, collector.store.sessions());
+      const m = matchSession({ pid, provider: row.provider as never, cwd: row.cwd, startTime: proc.startTime, openFiles: [], sessionId: loc.sessionId, pinned: loc.pinned }, collector.store.sessions());
       out.match = m?.path ?? null;
     }
     const projects = env.CLAUDE_CONFIG_DIR ? join(env.CLAUDE_CONFIG_DIR, "projects") : null;

@@ -78,7 +78,7 @@ export async function followTranscript(pid: number, label: string, opts: Transcr
   const loc = await locateAgent(pid, provider, proc.startTime, opts.env, opts.procRoot, { pids, openFiles });
   const scope: RefreshScope = { agents: scopeOf([{ provider, cwd, startTime: proc.startTime, loc }]) };
   await store.refresh(scope);
-  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles, sessionId: loc.sessionId };
+  const hint = { pid, provider, cwd, startTime: proc.startTime, openFiles, sessionId: loc.sessionId, pinned: loc.pinned };
   const session = matchSession(hint, store.sessions());
   if (!session) {
     const why = loc.sessionId ? ` (its session ${escapeText(loc.sessionId)} has no transcript yet)` : "";
