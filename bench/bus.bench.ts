@@ -16,8 +16,9 @@ import { fileURLToPath } from "node:url";
  *    Brokers: ours (a process that only hosts it), the Python-style peer written from the
  *    seed's wire format (test/helpers/pybus.py), and the Python OpenSRE bus itself when
  *    OPENSRE_PY_BUS names its module file (bus.py with `_ensure_broker`; never vendored).
- *    Clients: ours (`publish()`, and `Subscription` decoding every frame or taking raw bytes)
- *    and the Python peer's (raw socket, blocking).
+ *    Clients: ours (`publish()`, and `Subscription` decoding every frame or taking raw bytes),
+ *    the Python peer's (raw socket, blocking), and bare Node sockets (bus-bare.child.ts: the
+ *    clients' own work taken away, so what is left is the brokers').
  * 2. Broker RSS under 4,000 slow connections, each holding a 64 KB unfinished frame.
  *
  * BUS_BENCH_FRAMES changes N (default 20,000).
@@ -26,6 +27,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dist = resolve(here, "..");
 const HOST = join(here, "bus-host.child.js");
 const PEER = join(dist, "test", "helpers", "bus-peer.js");
+const BARE = join(here, "bus-bare.child.js");
 const PYBUS = join(dist, "..", "test", "helpers", "pybus.py");
 const N = Number(process.env.BUS_BENCH_FRAMES ?? "20000");
 const SUBSCRIBERS = 8;
@@ -106,12 +108,20 @@ type BrokerKind = "ours" | "python-peer" | "opensre-python";
  * `decode: false` and reads `batches()`, taking each frame's bytes as received (a relay).
  * The publisher is `publish()` either way. Python's clients: the peer's raw socket, blocking.
  */
-type ClientKind = "ours-decode" | "ours-raw" | "python";
+type ClientKind = "ours-decode" | "ours-raw" | "python" | "bare";
 const CLIENT_ENV: Record<ClientKind, NodeJS.ProcessEnv> = {
   "ours-decode": { BUS_PEER_DECODE: "1" },
   "ours-raw": { BUS_PEER_DECODE: "0", BUS_PEER_ITER: "batches" },
   python: {},
+  bare: {},
 };
+
+/** A subscriber or the publisher of one client kind (Python's publisher starts at `go`, in `delivery`). */
+function startClient(clients: ClientKind, role: "sub" | "pub", socket: string, env: NodeJS.ProcessEnv): Proc {
+  if (clients === "bare") return start(process.execPath, [BARE, role, socket], env);
+  if (clients === "python") return start("python3", [PYBUS, "sub", socket, "--quiet", "--count", String(N)], env);
+  return start(process.execPath, [PEER], { ...env, ...CLIENT_ENV[clients], BUS_PEER_MODE: role === "sub" ? "sub" : "burst" });
+}
 
 function startBroker(kind: BrokerKind, socket: string, env: NodeJS.ProcessEnv): Proc {
   if (kind === "ours") return start(process.execPath, [HOST, socket], env);
@@ -141,15 +151,12 @@ async function delivery(broker: BrokerKind, clients: ClientKind): Promise<Result
     if (!(await until(() => b.lines.some((l) => l.startsWith("ready")), 60_000))) return "broker did not start";
     const subs: Proc[] = [];
     for (let i = 0; i < SUBSCRIBERS; i++) {
-      const s =
-        clients !== "python"
-          ? start(process.execPath, [PEER], { ...env, ...CLIENT_ENV[clients], BUS_PEER_MODE: "sub" })
-          : start("python3", [PYBUS, "sub", socket, "--quiet", "--count", String(N)], env);
+      const s = startClient(clients, "sub", socket, env);
       subs.push(s);
       procs.push(s);
     }
     if (!(await until(() => subs.every((s) => s.lines.some((l) => l.startsWith("ready"))), 120_000))) return "subscribers did not start";
-    const pub = clients !== "python" ? start(process.execPath, [PEER], { ...env, BUS_PEER_MODE: "burst" }) : null;
+    const pub = clients !== "python" ? startClient(clients, "pub", socket, env) : null;
     if (pub) {
       procs.push(pub);
       if (!(await until(() => pub.lines.some((l) => l.startsWith("ready")), 60_000))) return "publisher did not start";
@@ -273,9 +280,10 @@ export default async function busBench(): Promise<void> {
   out(`delivery: ${SUBSCRIBERS} subscribers, 1 publisher at full speed, ${N} frames of ~200 B`);
   out("clients: ours-decode = Subscription, every frame decoded and validated, read frame by frame; ours-raw = Subscription");
   out("with decode: false, frames' bytes read through batches(); python = the peer's blocking raw socket. Publisher: publish().");
+  out("bare = Node on raw sockets, no library: subscribers count newlines, the publisher writes 64 frames at a time (the brokers alone).");
   out("broker          clients       delivered msgs/s   lost   seconds   broker RSS peak   broker CPU µs/delivery   subscriber CPU µs/delivery   publisher CPU µs/frame");
   const rates = new Map<string, number>();
-  for (const clients of ["ours-decode", "ours-raw", "python"] as const) {
+  for (const clients of ["ours-decode", "ours-raw", "python", "bare"] as const) {
     for (const broker of brokers) {
       const r = await delivery(broker, clients);
       if (typeof r === "string") {
@@ -289,10 +297,11 @@ export default async function busBench(): Promise<void> {
     }
   }
   for (const base of brokers.filter((b) => b !== "ours")) {
-    for (const clients of ["ours-decode", "ours-raw"] as const) {
+    for (const clients of ["ours-decode", "ours-raw", "bare"] as const) {
       const ours = rates.get(`ours/${clients}`);
       const theirs = rates.get(`${base}/${clients}`);
-      if (ours && theirs) out(`with our clients (${clients}), our broker delivers ${(ours / theirs).toFixed(1)}× the ${base} broker's msgs/s`);
+      const who = clients === "bare" ? "bare clients" : `our clients (${clients})`;
+      if (ours && theirs) out(`with ${who}, our broker delivers ${(ours / theirs).toFixed(1)}× the ${base} broker's msgs/s`);
     }
   }
   out("broker RSS (private in brackets: without the executable's shared pages) under 4,000 slow connections, each holding a 64 KB unfinished frame:");
