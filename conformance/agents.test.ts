@@ -169,6 +169,21 @@ test(`Claude Code ${PINS["@anthropic-ai/claude-code"]}: an interactive session a
   keep("claude-code", PINS["@anthropic-ai/claude-code"]!, join(cfg, "projects"), proj);
 });
 
+test(`Claude Code ${PINS["@anthropic-ai/claude-code"]}: a working directory too long for a folder name is looked for where Claude writes it (cut, with its hash)`, { timeout: 180_000 }, async (t) => {
+  const { dir } = setup(t);
+  const cwd = join(dir, "a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(40));
+  mkdirSync(cwd, { recursive: true });
+  const cfg = join(dir, "claude-cfg");
+  mkdirSync(cfg);
+  writeFileSync(join(cfg, ".claude.json"), JSON.stringify({ hasCompletedOnboarding: true, customApiKeyResponses: { approved: ["sk-ant-api03-dummy"], rejected: [] }, projects: { [cwd]: { hasTrustDialogAccepted: true } } }));
+  const env = agentEnv(join(dir, "home"), { CLAUDE_CONFIG_DIR: cfg, ANTHROPIC_API_KEY: "sk-ant-api03-dummy", ANTHROPIC_BASE_URL: "http://127.0.0.1:9", CLAUDE_CODE_MAX_RETRIES: "0", DISABLE_AUTOUPDATER: "1" });
+  await execFileP(bins.claude!, ["-p", "say hi"], { cwd, env, timeout: 120_000 }).catch(() => undefined);
+  assert.ok(cwd.replace(/[^A-Za-z0-9]/g, "-").length > 200, "the sanitised path is over Claude's 200 characters");
+  const folders = readdirSync(join(cfg, "projects"));
+  assert.deepEqual(folders, [claudeProjectDir(cwd)]);
+  assert.ok(readdirSync(join(cfg, "projects", folders[0]!)).some((f) => f.endsWith(".jsonl")), "the session transcript is in it");
+});
+
 test(`Codex ${PINS["@openai/codex"]}: codex exec and a fork of it, each under its own session id, prompts shown`, { timeout: 180_000 }, async (t) => {
   const { dir, proj, osre, started } = setup(t);
   const home = join(dir, "codex-home");

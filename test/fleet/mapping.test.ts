@@ -5,7 +5,7 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isolatedEnv, tempDir } from "../helpers/env.js";
 import { FleetCollector } from "../../src/fleet/collector.js";
-import { claudeProjectDir } from "../../src/fleet/transcripts/paths.js";
+import { claudeProjectDir, CLAUDE_MAX_PROJECT_DIR } from "../../src/fleet/transcripts/paths.js";
 import { classify } from "../../src/fleet/discovery.js";
 import { processLocationEnv } from "../../src/fleet/procfs.js";
 import { registerAgent } from "../../src/fleet/registry.js";
@@ -161,4 +161,26 @@ test("two config dirs holding a session of the same id: each process gets the fi
   snap = await collector.refresh();
   assert.equal(snap.agents.find((x) => x.pid === a.pid)?.transcript?.transcriptPath, fileA);
   assert.equal(snap.agents.find((x) => x.pid === b2.pid)?.transcript?.transcriptPath, fileB2);
+});
+
+test("a working directory too long for a folder name: Claude's folder is the first 200 characters and the path's hash, and the live view finds it there", async (t) => {
+  // as Claude Code 2.1.332 wrote it for a 241-character working directory
+  assert.equal(
+    claudeProjectDir(`/tmp/cl-long-KwAb/${"a".repeat(60)}/${"b".repeat(60)}/${"c".repeat(60)}/${"d".repeat(40)}`),
+    `-tmp-cl-long-KwAb-${"a".repeat(60)}-${"b".repeat(60)}-${"c".repeat(60)}-lyeidd`,
+  );
+  assert.equal(claudeProjectDir("/home/dev/shop"), "-home-dev-shop");
+  const { dir, start } = setup(t);
+  const cwd = join(dir, "x".repeat(70), "y".repeat(70), "z".repeat(70));
+  mkdirSync(cwd, { recursive: true });
+  assert.ok(claudeProjectDir(cwd).length > CLAUDE_MAX_PROJECT_DIR);
+  const osre = isolatedEnv(join(dir, "osre"));
+  const project = join(osre.CLAUDE_CONFIG_DIR!, "projects", claudeProjectDir(cwd));
+  mkdirSync(project, { recursive: true });
+  const p = start({ PATH: "/usr/bin:/bin", HOME: join(dir, "p-home") }, cwd);
+  await new Promise((r) => setTimeout(r, 100));
+  writeFileSync(join(project, `${SID_LIVE}.jsonl`), line(SID_LIVE, cwd, Date.now(), { type: "user", message: { role: "user", content: "deep down" } }) + "\n");
+  const collector = new FleetCollector({ home: osre.OPENSRE_HOME!, env: osre, firstSampleMs: 0 });
+  const row = (await collector.refresh()).agents.find((a) => a.pid === p.pid);
+  assert.equal(row?.transcript?.sessionId, SID_LIVE);
 });
