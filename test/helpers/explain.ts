@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FleetCollector } from "../../src/fleet/collector.js";
 import { locateAgent } from "../../src/fleet/locate.js";
-import { processCwd, readProcessTable } from "../../src/fleet/procfs.js";
+import { linuxBootTimeMs, processCwd, readProcessTable } from "../../src/fleet/procfs.js";
 import { matchSession } from "../../src/fleet/transcripts/match.js";
 
 /**
@@ -40,8 +40,7 @@ export async function explainMapping(env: NodeJS.ProcessEnv, pid: number): Promi
 /** Wall clock against boot time: a step of the wall clock moves every computed process start time. */
 function clockOffsets(): Record<string, number> {
   const uptime = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
-  const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
-  return { wallMinusUptimeMs: Math.round(Date.now() - uptime * 1000), btimeMs: btime * 1000 };
+  return { wallMinusUptimeMs: Math.round(Date.now() - uptime * 1000), btimeMs: linuxBootTimeMs() };
 }
 
 function listTree(dir: string, depth = 0): Record<string, unknown> | string {
